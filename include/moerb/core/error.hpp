@@ -1,0 +1,96 @@
+#pragma once
+// moerb::error and the argument checks that raise it.
+//
+// Every check names the parameter, the expected value and the actual value, so a user who passes a
+// wrong shape or a NaN learns where and what without a debugger.
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "moerb/core/types.hpp"
+
+namespace moerb {
+
+/// Raised for every invalid argument or input moerb detects (shapes, ranges, non-finite values).
+class error : public std::invalid_argument {
+ public:
+  explicit error(const std::string& what) : std::invalid_argument(what) {}
+};
+
+namespace detail {
+
+template <class... Parts>
+[[nodiscard]] std::string concat(const Parts&... parts) {
+  std::ostringstream os;
+  (os << ... << parts);
+  return os.str();
+}
+
+}  // namespace detail
+
+/// Throws moerb::error with the concatenated message when `condition` is false.
+template <class... Parts>
+void require(bool condition, const Parts&... parts) {
+  if (!condition) throw error(detail::concat(parts...));
+}
+
+/// `where`: the calling function, e.g. "MoELayer::forward"; `what`: the argument, e.g. "x".
+template <class Derived>
+void require_shape(const Eigen::DenseBase<Derived>& m, Index rows, Index cols, std::string_view where,
+                   std::string_view what) {
+  if (m.rows() != rows || m.cols() != cols) {
+    throw error(detail::concat(where, ": ", what, " has shape ", m.rows(), "×", m.cols(),
+                               ", expected ", rows, "×", cols));
+  }
+}
+
+template <class Derived>
+void require_cols(const Eigen::DenseBase<Derived>& m, Index cols, std::string_view where,
+                  std::string_view what) {
+  if (m.cols() != cols) {
+    throw error(detail::concat(where, ": ", what, " has ", m.cols(), " columns (shape ", m.rows(),
+                               "×", m.cols(), "), expected ", cols));
+  }
+}
+
+/// Rejects NaN and ±Inf, naming the first offending element.
+template <class Derived>
+void require_finite(const Eigen::DenseBase<Derived>& m, std::string_view where,
+                    std::string_view what) {
+  for (Index r = 0; r < m.rows(); ++r) {
+    for (Index c = 0; c < m.cols(); ++c) {
+      const auto v = m(r, c);
+      if (!std::isfinite(v)) {
+        throw error(detail::concat(where, ": ", what, "(", r, ", ", c, ") is ", v,
+                                   ", expected a finite value"));
+      }
+    }
+  }
+}
+
+template <class T>
+void require_positive(T value, std::string_view where, std::string_view what) {
+  if (!(value > T(0))) {
+    throw error(detail::concat(where, ": ", what, " = ", value, ", expected > 0"));
+  }
+}
+
+template <class T>
+void require_in_range(T value, T lo, T hi, std::string_view where, std::string_view what) {
+  if (!(value >= lo && value <= hi)) {
+    throw error(detail::concat(where, ": ", what, " = ", value, ", expected in [", lo, ", ", hi,
+                               "]"));
+  }
+}
+
+/// Dropout-style rates: 0 <= p < 1.
+template <class T>
+void require_rate(T value, std::string_view where, std::string_view what) {
+  if (!(value >= T(0) && value < T(1))) {
+    throw error(detail::concat(where, ": ", what, " = ", value, ", expected in [0, 1)"));
+  }
+}
+
+}  // namespace moerb
