@@ -32,4 +32,5 @@ class GoldenWriter:
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".golden-")
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(self.lines) + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, self.path)
