@@ -1,6 +1,7 @@
 #pragma once
 // Builds the expert-grouped Routing from per-token choices, applying expert capacity.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "moerb/routing/routing.hpp"
