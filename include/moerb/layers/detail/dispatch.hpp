@@ -1,0 +1,79 @@
+#pragma once
+// Bookkeeping for the MoE layer's dispatch and combine: the token-major view of a Routing and the
+// nominal number of experts a router gives each token.
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "moerb/core/error.hpp"
+#include "moerb/routing/routing.hpp"
+
+namespace moerb::detail {
+
+/// The kept assignments of a Routing listed per token: token t's assignments are
+/// `assignments[offsets[t] .. offsets[t+1])`, in ascending assignment order, i.e. by expert (the
+/// Routing is grouped by expert). Combine and scatter-add sum in this fixed order, so every token's
+/// sum is the same whatever the number of threads.
+class TokenIndex {
+ public:
+  /// Builds the index by a counting sort, checking that `r` is well formed for `num_tokens` tokens
+  /// and `num_experts` experts (a router bug must not become an out-of-bounds write).
+  template <class S>
+  void build(const Routing<S>& r, Index num_tokens, Index num_experts, std::string_view where) {
+    const auto E = static_cast<std::size_t>(num_experts);
+    require(r.num_tokens == num_tokens && r.num_experts == num_experts, where,
+            ": the router returned a routing for ", r.num_tokens, " tokens and ", r.num_experts,
+            " experts, expected ", num_tokens, " and ", num_experts);
+    require(r.offsets.size() == E + 1 && r.offsets.front() == 0, where, ": routing.offsets has ",
+            r.offsets.size(), " entries, expected ", E + 1, " starting at 0");
+    const auto A = r.token.size();
+    require(r.weight.size() == A && static_cast<std::size_t>(r.offsets.back()) == A, where,
+            ": routing has ", A, " tokens, ", r.weight.size(),
+            " weights and offsets[E] = ", r.offsets.back(), ", expected all equal");
+    for (std::size_t e = 0; e < E; ++e) {
+      require(r.offsets[e] <= r.offsets[e + 1], where, ": routing.offsets decreases at expert ", e);
+    }
+    offsets_.assign(static_cast<std::size_t>(num_tokens) + 1, 0);
+    for (std::size_t a = 0; a < A; ++a) {
+      const Index t = r.token[a];
+      require(t >= 0 && t < num_tokens, where, ": routing.token[", a, "] = ", t,
+              ", expected in [0, ", num_tokens, ")");
+      ++offsets_[static_cast<std::size_t>(t) + 1];
+    }
+    for (std::size_t t = 0; t < static_cast<std::size_t>(num_tokens); ++t) {
+      offsets_[t + 1] += offsets_[t];
+    }
+    cursor_.assign(offsets_.begin(), offsets_.end() - 1);
+    assignments_.resize(A);
+    for (std::size_t a = 0; a < A; ++a) {
+      const auto t = static_cast<std::size_t>(r.token[a]);
+      assignments_[static_cast<std::size_t>(cursor_[t]++)] = static_cast<Index>(a);
+    }
+  }
+
+  [[nodiscard]] Index begin(Index t) const { return offsets_[static_cast<std::size_t>(t)]; }
+  [[nodiscard]] Index end(Index t) const { return offsets_[static_cast<std::size_t>(t) + 1]; }
+  [[nodiscard]] Index assignment(Index i) const {
+    return assignments_[static_cast<std::size_t>(i)];
+  }
+  [[nodiscard]] Index num_assignments() const { return static_cast<Index>(assignments_.size()); }
+
+ private:
+  std::vector<Index> offsets_, cursor_, assignments_;
+};
+
+/// Routed experts per token that a router is configured for: `k()` for token-choice routers, the
+/// capacity factor (the mean number of experts per token) for expert choice, and 1 for routers
+/// with neither (hash and BASE routing send every token to one expert).
+template <class R>
+double nominal_experts_per_token(const R& router) {
+  if constexpr (requires { router.k(); }) {
+    return static_cast<double>(router.k());
+  } else if constexpr (requires { router.options().capacity_factor; }) {
+    return static_cast<double>(router.options().capacity_factor);
+  } else {
+    return 1.0;
+  }
+}
+
+}  // namespace moerb::detail
