@@ -230,14 +230,14 @@ class MoELayer {
     detail::for_each_row(
         A, d_in, [&](Index a) { x_disp.row(a) = x.row(r.token[static_cast<std::size_t>(a)]); });
     auto out_disp = out_disp_.rows(A, d_out);
-    for (Index e = 0; e < num_experts(); ++e) {
+    detail::for_each_expert(num_experts(), [&](Index e) {
       const Index b = r.begin(e);
       const Index n = r.end(e) - b;
-      if (n == 0) continue;
+      if (n == 0) return;
       experts_[static_cast<std::size_t>(e)].forward(
           x_disp.middleRows(b, n), out_disp.middleRows(b, n),
           ctx.with_rng(ctx.rng.split(rng_tag::expert_base + static_cast<std::uint64_t>(e))));
-    }
+    });
 
     // Shared experts write y first (weight 1), then the routed outputs are added.
     y_.resize(T, d_out);
@@ -311,13 +311,13 @@ class MoELayer {
 
     auto x_disp = x_disp_.view(A);
     auto d_in_disp = d_in_disp_.rows(A, d_in);
-    for (Index e = 0; e < num_experts(); ++e) {
+    detail::for_each_expert(num_experts(), [&](Index e) {
       const Index b = r.begin(e);
       const Index n = r.end(e) - b;
-      if (n == 0) continue;
+      if (n == 0) return;
       experts_[static_cast<std::size_t>(e)].backward(
           x_disp.middleRows(b, n), d_out_disp.middleRows(b, n), d_in_disp.middleRows(b, n));
-    }
+    });
     // Scatter-add in the fixed per-token order.
     const Index per_token = T > 0 ? (A / T + 1) * d_in : d_in;
     detail::for_each_row(T, per_token, [&](Index t) {

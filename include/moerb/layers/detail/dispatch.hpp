@@ -2,8 +2,11 @@
 // Bookkeeping for the MoE layer's dispatch and combine: the token-major view of a Routing and the
 // nominal number of experts a router gives each token.
 #include <cstddef>
+#include <exception>
 #include <string_view>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "moerb/core/error.hpp"
 #include "moerb/routing/routing.hpp"
@@ -61,6 +64,37 @@ class TokenIndex {
  private:
   std::vector<Index> offsets_, cursor_, assignments_;
 };
+
+/// Runs `f(e)` for every expert e in [0, E).
+///
+/// With several OpenMP threads and at least as many experts as threads, experts run concurrently,
+/// each with a single-threaded GEMM on its own contiguous block (dynamic schedule, so uneven loads
+/// balance). On 2 cores this is about twice as fast as running experts one after another with
+/// Eigen's multi-threaded GEMM, whose per-product thread barriers dominate at these sizes. With
+/// fewer experts than threads they run one after another and Eigen parallelises inside each GEMM.
+/// Each expert owns its workspaces and gradients and sums in a fixed order, so results do not
+/// depend on which thread ran which expert. An exception thrown by f is rethrown after the loop.
+template <class F>
+void for_each_expert(Index E, F&& f) {
+#ifdef _OPENMP
+  const int threads = Eigen::nbThreads();
+  if (threads > 1 && E >= threads) {
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (Index e = 0; e < E; ++e) {
+      try {
+        f(e);
+      } catch (...) {
+#pragma omp critical(moerb_for_each_expert)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    return;
+  }
+#endif
+  for (Index e = 0; e < E; ++e) f(e);
+}
 
 /// Routed experts per token that a router is configured for: `k()` for token-choice routers, the
 /// capacity factor (the mean number of experts per token) for expert choice, and 1 for routers

@@ -1,0 +1,126 @@
+// Throughput of MoELayer<TopKRouter, SwiGLUExpert> and of the dense counterpart (Google Benchmark).
+//
+// Shape of record: T = 2048 tokens, d_model = 512, d_ff = 1024, E = 8 experts, k = 2, SwiGLU,
+// float. Counters: tokens/s (items_per_second) and GFLOP/s of *active* FLOPs,
+//   forward: 2·T·k·3·d·d_ff + 2·T·d·E,   forward + backward: three times that
+// (the convention of the issue and of benchmarks/reference/moe_block_torch.py, which times the
+// same block written as a PyTorch loop over experts). Sweeps: E ∈ {4..64} at k = 2 (cost per
+// token should stay flat in E), k ∈ {1, 2, 4}, T ∈ {128 .. 8192}; the dense SwiGLU FFN at equal
+// active parameters (d_ff_dense = k·d_ff).
+//
+// Threads: Eigen's GEMMs and moerb's loops use OpenMP; set OMP_NUM_THREADS to pin the count.
+// Results and the command used are recorded in benchmarks/RESULTS.md.
+#include <benchmark/benchmark.h>
+
+#include "moerb/experts/gated_expert.hpp"
+#include "moerb/layers/dense_ffn.hpp"
+#include "moerb/layers/moe_layer.hpp"
+#include "moerb/routing/top_k_router.hpp"
+
+namespace {
+
+using moerb::Index;
+using Mat = moerb::Matrix<float>;
+constexpr Index kDModel = 512;
+constexpr Index kDFF = 1024;
+
+double active_forward_flops(Index T, Index E, Index k) {
+  return 2.0 * T * k * 3.0 * kDModel * kDFF + 2.0 * T * kDModel * E;
+}
+
+Mat random_tokens(Index T, std::uint64_t seed) {
+  moerb::Rng rng(seed);
+  Mat x(T, kDModel);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal());
+  return x;
+}
+
+using SwiGLUMoE = moerb::MoELayer<moerb::TopKRouter<float>, moerb::SwiGLUExpert<float>>;
+
+SwiGLUMoE make_moe(Index E, Index k) {
+  SwiGLUMoE layer(moerb::TopKRouter<float>::Options{.input_dim = kDModel, .num_experts = E, .k = k},
+                  {.expert = {.d_model = kDModel, .d_ff = kDFF}});
+  moerb::Rng rng(1);
+  layer.initialize(rng);
+  return layer;
+}
+
+void set_counters(benchmark::State& state, Index T, double flops_per_iteration) {
+  state.SetItemsProcessed(state.iterations() * T);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Args: T, E, k
+void BM_MoEForward(benchmark::State& state) {
+  const Index T = state.range(0), E = state.range(1), k = state.range(2);
+  SwiGLUMoE layer = make_moe(E, k);
+  const Mat x = random_tokens(T, 2);
+  const moerb::ForwardContext ctx{};
+  for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x, ctx).data());
+  set_counters(state, T, active_forward_flops(T, E, k));
+  state.counters["drop_rate"] = layer.routing().drop_rate();
+}
+
+void BM_MoEForwardBackward(benchmark::State& state) {
+  const Index T = state.range(0), E = state.range(1), k = state.range(2);
+  SwiGLUMoE layer = make_moe(E, k);
+  const Mat x = random_tokens(T, 2);
+  const Mat dy = random_tokens(T, 3);
+  const moerb::ForwardContext ctx{.training = true, .rng = moerb::Rng(4)};
+  for (auto _ : state) {
+    layer.forward(x, ctx);
+    benchmark::DoNotOptimize(layer.backward(x, dy).data());
+  }
+  set_counters(state, T, 3.0 * active_forward_flops(T, E, k));
+}
+
+// The dense SwiGLU FFN with d_ff = k·1024 (the MoE's active expert parameters). Args: T, k.
+void BM_DenseForward(benchmark::State& state) {
+  const Index T = state.range(0), k = state.range(1);
+  moerb::DenseFFN<moerb::SwiGLUExpert<float>> dense({.d_model = kDModel, .d_ff = k * kDFF});
+  moerb::Rng rng(1);
+  dense.initialize(rng);
+  const Mat x = random_tokens(T, 2);
+  for (auto _ : state) benchmark::DoNotOptimize(dense.forward(x, {}).data());
+  set_counters(state, T, 2.0 * T * k * 3.0 * kDModel * kDFF);
+}
+
+void BM_DenseForwardBackward(benchmark::State& state) {
+  const Index T = state.range(0), k = state.range(1);
+  moerb::DenseFFN<moerb::SwiGLUExpert<float>> dense({.d_model = kDModel, .d_ff = k * kDFF});
+  moerb::Rng rng(1);
+  dense.initialize(rng);
+  const Mat x = random_tokens(T, 2);
+  const Mat dy = random_tokens(T, 3);
+  const moerb::ForwardContext ctx{.training = true};
+  for (auto _ : state) {
+    dense.forward(x, ctx);
+    benchmark::DoNotOptimize(dense.backward(x, dy).data());
+  }
+  set_counters(state, T, 3.0 * 2.0 * T * k * 3.0 * kDModel * kDFF);
+}
+
+void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"T", "E", "k"});
+  b->Args({2048, 8, 2});                                          // shape of record
+  for (Index E : {4, 16, 32, 64}) b->Args({2048, E, 2});          // E sweep
+  for (Index k : {1, 4}) b->Args({2048, 8, k});                   // k sweep
+  for (Index T : {128, 512, 8192}) b->Args({T, 8, 2});            // T sweep
+}
+
+}  // namespace
+
+BENCHMARK(BM_MoEForward)->Apply(shape_of_record_and_sweeps)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoEForwardBackward)
+    ->Apply(shape_of_record_and_sweeps)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DenseForward)->ArgNames({"T", "k"})->Args({2048, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DenseForwardBackward)
+    ->ArgNames({"T", "k"})
+    ->Args({2048, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
