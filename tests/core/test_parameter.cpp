@@ -172,8 +172,19 @@ BOOST_AUTO_TEST_CASE(set_frozen_by_prefix) {
       boost::test_tools::per_element());
 
   BOOST_TEST(moerb::set_frozen(m, "no_such_module") == 0);
+  // Whole dotted components only: "expert" is not a prefix of "experts.1.w".
+  BOOST_TEST(moerb::set_frozen(m, "expert") == 0);
+  BOOST_TEST(moerb::set_frozen(m, "router.w") == 0);
   BOOST_TEST(moerb::set_frozen(m, "", false) == 8);  // "" matches everything
   BOOST_TEST(frozen_flags(m) == std::vector<bool>(8, false), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(name_prefix_matches_whole_components) {
+  BOOST_TEST(moerb::name_has_prefix("experts.1.w_in", "experts.1"));
+  BOOST_TEST(!moerb::name_has_prefix("experts.10.w_in", "experts.1"));
+  BOOST_TEST(moerb::name_has_prefix("router.weight", "router.weight"));
+  BOOST_TEST(!moerb::name_has_prefix("router_noise.weight", "router"));
+  BOOST_TEST(moerb::name_has_prefix("anything", ""));
 }
 
 BOOST_AUTO_TEST_CASE(init_uniform_fan_in_stays_within_bound) {

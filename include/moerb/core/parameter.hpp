@@ -4,6 +4,7 @@
 // Every layer exposes `visit_parameters(visitor, prefix)`, calling `visitor(name, parameter)` for
 // each Parameter it owns, with hierarchical dotted names ("experts.3.w_in"). Optimizers,
 // checkpoints, freezing and gradient checks are written once against this interface.
+#include <cmath>
 #include <concepts>
 #include <string>
 #include <string_view>
@@ -70,14 +71,23 @@ void zero_grad(L& layer) {
   layer.visit_parameters([](std::string_view, auto& p) { p.zero_grad(); }, "");
 }
 
-/// Freezes (or unfreezes) every parameter whose name starts with `prefix` ("" = all).
+/// True when `name` is `prefix` or lies under it as whole dotted components ("experts.1" covers
+/// "experts.1.w_in" but not "experts.10.w_in"); "" covers every name.
+inline bool name_has_prefix(std::string_view name, std::string_view prefix) {
+  if (prefix.empty()) return true;
+  if (name.substr(0, prefix.size()) != prefix) return false;
+  return name.size() == prefix.size() || name[prefix.size()] == '.';
+}
+
+/// Freezes (or unfreezes) every parameter named `prefix` or under it by whole dotted components
+/// ("" = all, "router" = the router's parameters, "experts.1" = expert 1 only).
 /// Returns the number of parameters whose flag was set.
 template <HasParameters L>
 Index set_frozen(L& layer, std::string_view prefix, bool frozen = true) {
   Index n = 0;
   layer.visit_parameters(
       [&](std::string_view name, auto& p) {
-        if (name.substr(0, prefix.size()) == prefix) {
+        if (name_has_prefix(name, prefix)) {
           p.frozen = frozen;
           ++n;
         }

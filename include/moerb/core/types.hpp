@@ -4,6 +4,7 @@
 // Activations are row-major `tokens × features` matrices so that one token is one contiguous row:
 // gathers and scatters for expert dispatch copy whole rows, and Eigen's GEMM reads them as blocks.
 #include <Eigen/Core>
+#include <concepts>
 #include <cstdint>
 
 namespace moerb {
