@@ -47,8 +47,8 @@ SwiGLUMoE make_moe(Index E, Index k) {
 
 void set_counters(benchmark::State& state, Index T, double flops_per_iteration) {
   state.SetItemsProcessed(state.iterations() * T);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration / 1e9,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iteration / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Args: T, E, k
@@ -103,20 +103,27 @@ void BM_DenseForwardBackward(benchmark::State& state) {
 
 void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {
   b->ArgNames({"T", "E", "k"});
-  b->Args({2048, 8, 2});                                          // shape of record
-  for (Index E : {4, 16, 32, 64}) b->Args({2048, E, 2});          // E sweep
-  for (Index k : {1, 4}) b->Args({2048, 8, k});                   // k sweep
-  for (Index T : {128, 512, 8192}) b->Args({T, 8, 2});            // T sweep
+  b->Args({2048, 8, 2});                                  // shape of record
+  for (Index E : {4, 16, 32, 64}) b->Args({2048, E, 2});  // E sweep
+  for (Index k : {1, 4}) b->Args({2048, 8, k});           // k sweep
+  for (Index T : {128, 512, 8192}) b->Args({T, 8, 2});    // T sweep
 }
 
 }  // namespace
 
-BENCHMARK(BM_MoEForward)->Apply(shape_of_record_and_sweeps)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoEForward)
+    ->Apply(shape_of_record_and_sweeps)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoEForwardBackward)
     ->Apply(shape_of_record_and_sweeps)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_DenseForward)->ArgNames({"T", "k"})->Args({2048, 2})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DenseForward)
+    ->ArgNames({"T", "k"})
+    ->Args({2048, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DenseForwardBackward)
     ->ArgNames({"T", "k"})
     ->Args({2048, 2})

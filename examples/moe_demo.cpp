@@ -20,7 +20,8 @@ template <class Layer>
 void print_routing(const char* title, const Layer& layer) {
   const moerb::Routing<float>& r = layer.routing();
   std::printf("%s\n  per-expert load:", title);
-  for (Index e = 0; e < r.num_experts; ++e) std::printf(" %ld", static_cast<long>(r.load[static_cast<std::size_t>(e)]));
+  for (Index e = 0; e < r.num_experts; ++e)
+    std::printf(" %ld", static_cast<long>(r.load[static_cast<std::size_t>(e)]));
   std::printf("\n  dropped choices: %ld of %ld (drop rate %.3f), tokens with no expert: %ld\n",
               static_cast<long>(r.dropped), static_cast<long>(r.num_tokens * r.k), r.drop_rate(),
               static_cast<long>(r.unrouted_tokens));
@@ -45,10 +46,11 @@ int main(int argc, char** argv) {
     for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal());
 
     // Switch Transformer layer: top-1 routing with capacity factor 1.0 in training.
-    moerb::SwitchMoE<float> moe(
-        moerb::SwitchRouter<float>::Options{.input_dim = d_model, .num_experts = experts,
-                                            .capacity_factor = 1.0, .z_loss_weight = 1e-3},
-        {.expert = {.d_model = d_model, .d_ff = d_ff}});
+    moerb::SwitchMoE<float> moe(moerb::SwitchRouter<float>::Options{.input_dim = d_model,
+                                                                    .num_experts = experts,
+                                                                    .capacity_factor = 1.0,
+                                                                    .z_loss_weight = 1e-3},
+                                {.expert = {.d_model = d_model, .d_ff = d_ff}});
     moerb::Rng init = rng.split(1);
     moe.initialize(init);
 
@@ -59,18 +61,21 @@ int main(int argc, char** argv) {
 
     const moerb::ForwardContext train{.training = true, .rng = rng.split(3)};
     const Mat& y_moe = moe.forward(x, train);
-    std::printf("Switch MoE: %ld experts, d_model %ld, d_ff %ld; %ld total / %.0f active parameters\n",
-                static_cast<long>(experts), static_cast<long>(d_model), static_cast<long>(d_ff),
-                static_cast<long>(moe.total_parameter_count()), moe.active_parameter_count());
+    std::printf(
+        "Switch MoE: %ld experts, d_model %ld, d_ff %ld; %ld total / %.0f active parameters\n",
+        static_cast<long>(experts), static_cast<long>(d_model), static_cast<long>(d_ff),
+        static_cast<long>(moe.total_parameter_count()), moe.active_parameter_count());
     print_routing("training forward, capacity factor 1.0:", moe);
     std::printf("  MoE output   %ld × %ld, Frobenius norm %.4f\n", static_cast<long>(y_moe.rows()),
                 static_cast<long>(y_moe.cols()), static_cast<double>(y_moe.norm()));
 
     const Mat& y_dense = dense.forward(x, train);
-    std::printf("Dense SwiGLU FFN (d_ff %ld, %ld parameters)\n  dense output %ld × %ld, Frobenius norm %.4f\n",
-                static_cast<long>(dense.block().hidden_dim()), static_cast<long>(moerb::parameter_count(dense)),
-                static_cast<long>(y_dense.rows()), static_cast<long>(y_dense.cols()),
-                static_cast<double>(y_dense.norm()));
+    std::printf(
+        "Dense SwiGLU FFN (d_ff %ld, %ld parameters)\n  dense output %ld × %ld, Frobenius norm "
+        "%.4f\n",
+        static_cast<long>(dense.block().hidden_dim()),
+        static_cast<long>(moerb::parameter_count(dense)), static_cast<long>(y_dense.rows()),
+        static_cast<long>(y_dense.cols()), static_cast<double>(y_dense.norm()));
 
     // A top-2 layer evaluated at its training k and with the inference-time override.
     moerb::MixtralMoE<float> top2(
@@ -81,8 +86,8 @@ int main(int argc, char** argv) {
     for (Index k : {2, 1, 4}) {
       top2.router().set_inference_k(k);
       const Mat& y = top2.forward(x, moerb::ForwardContext{});
-      std::printf("Mixtral-style top-2 layer evaluated at k = %ld: output norm %.4f, load", static_cast<long>(k),
-                  static_cast<double>(y.norm()));
+      std::printf("Mixtral-style top-2 layer evaluated at k = %ld: output norm %.4f, load",
+                  static_cast<long>(k), static_cast<double>(y.norm()));
       for (Index l : top2.routing().load) std::printf(" %ld", static_cast<long>(l));
       std::printf("\n");
     }

@@ -3,9 +3,9 @@
 //
 // Each case loads x, every parameter (by moerb's parameter name) and the upstream gradient G from
 // tests/reference/golden/<case>.txt, runs the MoE layer forward and backward with
-// L = Σ y ⊙ G + aux_loss, and compares y, the auxiliary losses, ∂L/∂x and ∂L/∂p for every parameter.
-// Tolerances (relative error of a whole tensor, ‖a − b‖ / (‖a‖ + ‖b‖)): 1e-10 in double, where
-// both sides compute the same formulas in float64; 2e-5 in float, which accumulates in single
+// L = Σ y ⊙ G + aux_loss, and compares y, the auxiliary losses, ∂L/∂x and ∂L/∂p for every
+// parameter. Tolerances (relative error of a whole tensor, ‖a − b‖ / (‖a‖ + ‖b‖)): 1e-10 in double,
+// where both sides compute the same formulas in float64; 2e-5 in float, which accumulates in single
 // precision over at most 2·d_ff = 16 products per output.
 #include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
@@ -110,8 +110,11 @@ using Scalars = boost::mpl::list<float, double>;
 BOOST_AUTO_TEST_CASE_TEMPLATE(topk_renormalised_swiglu, S, Scalars) {
   const GoldenFile g("topk_renorm_swiglu.txt");
   MoELayer<TopKRouter<S>, SwiGLUExpert<S>> layer(
-      typename TopKRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts, .k = 2,
-                                      .renormalize = true, .load_balancing_weight = 0.01,
+      typename TopKRouter<S>::Options{.input_dim = kDim,
+                                      .num_experts = kExperts,
+                                      .k = 2,
+                                      .renormalize = true,
+                                      .load_balancing_weight = 0.01,
                                       .z_loss_weight = 0.001},
       {.expert = swiglu<S>()});
   load_parameters(layer, g);
@@ -121,9 +124,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(topk_renormalised_swiglu, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(topk_capacity_gelu_ffn_with_bias, S, Scalars) {
   const GoldenFile g("topk_capacity_gelu_bias.txt");
   MoELayer<TopKRouter<S>, FFNExpert<S>> layer(
-      typename TopKRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts, .k = 2,
-                                      .renormalize = false, .capacity_factor = 0.5,
-                                      .load_balancing_weight = 0.02, .z_loss_weight = 0.0},
+      typename TopKRouter<S>::Options{.input_dim = kDim,
+                                      .num_experts = kExperts,
+                                      .k = 2,
+                                      .renormalize = false,
+                                      .capacity_factor = 0.5,
+                                      .load_balancing_weight = 0.02,
+                                      .z_loss_weight = 0.0},
       {.expert = {.d_model = kDim, .d_ff = kFF, .activation = Activation::gelu_erf, .bias = true}});
   load_parameters(layer, g);
   check_against_golden(layer, g, training_ctx<S>());
@@ -133,8 +140,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(topk_capacity_gelu_ffn_with_bias, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(mixtral_geglu_temperature, S, Scalars) {
   const GoldenFile g("mixtral_geglu_temperature.txt");
   MoELayer<MixtralRouter<S>, GeGLUExpert<S>> layer(
-      typename MixtralRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts, .k = 2,
-                                         .temperature = 0.7, .load_balancing_weight = 0.0,
+      typename MixtralRouter<S>::Options{.input_dim = kDim,
+                                         .num_experts = kExperts,
+                                         .k = 2,
+                                         .temperature = 0.7,
+                                         .load_balancing_weight = 0.0,
                                          .z_loss_weight = 0.01},
       {.expert = {.d_model = kDim, .d_ff = kFF}});
   load_parameters(layer, g);
@@ -144,8 +154,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(mixtral_geglu_temperature, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(switch_capacity_relu_ffn, S, Scalars) {
   const GoldenFile g("switch_capacity_relu.txt");
   MoELayer<SwitchRouter<S>, FFNExpert<S>> layer(
-      typename SwitchRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts,
-                                        .capacity_factor = 1.0, .load_balancing_weight = 0.01,
+      typename SwitchRouter<S>::Options{.input_dim = kDim,
+                                        .num_experts = kExperts,
+                                        .capacity_factor = 1.0,
+                                        .load_balancing_weight = 0.01,
                                         .z_loss_weight = 0.001},
       {.expert = {.d_model = kDim, .d_ff = kFF, .activation = Activation::relu, .bias = true}});
   load_parameters(layer, g);
@@ -155,8 +167,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(switch_capacity_relu_ffn, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(noisy_topk_with_given_noise, S, Scalars) {
   const GoldenFile g("noisy_topk_swiglu.txt");
   MoELayer<NoisyTopKRouter<S>, SwiGLUExpert<S>> layer(
-      typename NoisyTopKRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts, .k = 2,
-                                           .load_balancing_weight = 0.01, .z_loss_weight = 0.0},
+      typename NoisyTopKRouter<S>::Options{.input_dim = kDim,
+                                           .num_experts = kExperts,
+                                           .k = 2,
+                                           .load_balancing_weight = 0.01,
+                                           .z_loss_weight = 0.0},
       {.expert = swiglu<S>()});
   load_parameters(layer, g);
   layer.router().set_noise_override(g.tensor_as<S>("noise"));
@@ -166,8 +181,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(noisy_topk_with_given_noise, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(expert_choice_swiglu, S, Scalars) {
   const GoldenFile g("expert_choice_swiglu.txt");
   MoELayer<ExpertChoiceRouter<S>, SwiGLUExpert<S>> layer(
-      typename ExpertChoiceRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts,
-                                              .capacity_factor = 1.0, .z_loss_weight = 0.001},
+      typename ExpertChoiceRouter<S>::Options{.input_dim = kDim,
+                                              .num_experts = kExperts,
+                                              .capacity_factor = 1.0,
+                                              .z_loss_weight = 0.001},
       {.expert = swiglu<S>()});
   load_parameters(layer, g);
   check_against_golden(layer, g, ForwardContext{});
@@ -185,8 +202,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(balanced_base_evaluation, S, Scalars) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(balanced_base_training_sinkhorn, S, Scalars) {
   const GoldenFile g("balanced_train_swiglu.txt");
   MoELayer<BalancedRouter<S>, SwiGLUExpert<S>> layer(
-      typename BalancedRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts,
-                                          .sinkhorn_iterations = 50, .sinkhorn_tolerance = 1e-3},
+      typename BalancedRouter<S>::Options{.input_dim = kDim,
+                                          .num_experts = kExperts,
+                                          .sinkhorn_iterations = 50,
+                                          .sinkhorn_tolerance = 1e-3},
       {.expert = swiglu<S>()});
   load_parameters(layer, g);
   check_against_golden(layer, g, training_ctx<S>());
@@ -196,8 +215,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(hash_routing_with_given_table, S, Scalars) {
   const GoldenFile g("hash_swiglu.txt");
   const Matrix<double>& table = g.tensor("hash_table");
   MoELayer<HashRouter<S>, SwiGLUExpert<S>> layer(
-      typename HashRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts,
-                                      .vocab_size = table.rows()},
+      typename HashRouter<S>::Options{
+          .input_dim = kDim, .num_experts = kExperts, .vocab_size = table.rows()},
       {.expert = swiglu<S>()});
   std::vector<Index> tab;
   for (Index i = 0; i < table.rows(); ++i) tab.push_back(static_cast<Index>(table(i, 0)));

@@ -39,7 +39,8 @@ void run_forward_backward(Layer& layer, const ForwardContext& ctx) {
 BOOST_AUTO_TEST_SUITE(moe_presets)
 
 BOOST_AUTO_TEST_CASE(aliases_name_the_expected_compositions) {
-  static_assert(std::is_same_v<SwitchMoE<float>, MoELayer<SwitchRouter<float>, SwiGLUExpert<float>>>);
+  static_assert(
+      std::is_same_v<SwitchMoE<float>, MoELayer<SwitchRouter<float>, SwiGLUExpert<float>>>);
   static_assert(std::is_same_v<MixtralMoE<double>::RouterType, MixtralRouter<double>>);
   static_assert(std::is_same_v<GShardMoE<float>::ExpertType, FFNExpert<float>>);
   static_assert(std::is_same_v<DeepSeekMoE<float>::RouterType, BiasBalancedRouter<float>>);
@@ -78,10 +79,12 @@ BOOST_AUTO_TEST_CASE(other_presets_run) {
                       {.expert = {.d_model = kD, .d_ff = kFF}});
   run_forward_backward(base, train);
   for (Index l : base.routing().load) BOOST_TEST(l == kT / kE);  // balanced in training
-  HashMoE<float> hash(HashRouter<float>::Options{.input_dim = kD, .num_experts = kE, .vocab_size = 50},
-                      {.expert = {.d_model = kD, .d_ff = kFF}});
+  HashMoE<float> hash(
+      HashRouter<float>::Options{.input_dim = kD, .num_experts = kE, .vocab_size = 50},
+      {.expert = {.d_model = kD, .d_ff = kFF}});
   std::vector<std::int32_t> ids(kT);
-  for (Index t = 0; t < kT; ++t) ids[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(3 * t % 50);
+  for (Index t = 0; t < kT; ++t)
+    ids[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(3 * t % 50);
   run_forward_backward(hash, ForwardContext{.token_ids = ids});
 }
 

@@ -24,7 +24,8 @@ namespace moerb::test {
 
 class GoldenFile {
  public:
-  explicit GoldenFile(const std::string& name) : path_(std::filesystem::path(MOERB_GOLDEN_DIR) / name) {
+  explicit GoldenFile(const std::string& name)
+      : path_(std::filesystem::path(MOERB_GOLDEN_DIR) / name) {
     std::ifstream in(path_);
     if (!in) throw std::runtime_error("cannot open golden file " + path_.string());
     std::string line;

@@ -12,7 +12,8 @@
 namespace moerb::test {
 
 /// ‖a − b‖ / max(‖a‖ + ‖b‖, floor): the relative error of a whole tensor.
-inline double relative_error(const Matrix<double>& a, const Matrix<double>& b, double floor = 1e-12) {
+inline double relative_error(const Matrix<double>& a, const Matrix<double>& b,
+                             double floor = 1e-12) {
   const double denom = std::max(a.norm() + b.norm(), floor);
   return (a - b).norm() / denom;
 }
@@ -75,8 +76,8 @@ std::vector<GradCheckResult> check_gradients(Layer& layer, Matrix<double>& x,
       },
       "");
   for (const auto& r : results) {
-    BOOST_TEST(r.rel_error < tol, "gradient of " << r.name << ": relative error " << r.rel_error
-                                                  << " >= " << tol);
+    BOOST_TEST(r.rel_error < tol,
+               "gradient of " << r.name << ": relative error " << r.rel_error << " >= " << tol);
   }
   return results;
 }

@@ -38,8 +38,8 @@ void require(bool condition, const Parts&... parts) {
 
 /// `where`: the calling function, e.g. "MoELayer::forward"; `what`: the argument, e.g. "x".
 template <class Derived>
-void require_shape(const Eigen::DenseBase<Derived>& m, Index rows, Index cols, std::string_view where,
-                   std::string_view what) {
+void require_shape(const Eigen::DenseBase<Derived>& m, Index rows, Index cols,
+                   std::string_view where, std::string_view what) {
   if (m.rows() != rows || m.cols() != cols) {
     throw error(detail::concat(where, ": ", what, " has shape ", m.rows(), "×", m.cols(),
                                ", expected ", rows, "×", cols));
@@ -87,8 +87,8 @@ void require_positive(T value, std::string_view where, std::string_view what) {
 template <class T>
 void require_in_range(T value, T lo, T hi, std::string_view where, std::string_view what) {
   if (!(value >= lo && value <= hi)) {
-    throw error(detail::concat(where, ": ", what, " = ", value, ", expected in [", lo, ", ", hi,
-                               "]"));
+    throw error(
+        detail::concat(where, ": ", what, " = ", value, ", expected in [", lo, ", ", hi, "]"));
   }
 }
 

@@ -60,7 +60,8 @@ struct ParameterVisitorArchetype {
 
 /// A type whose parameters can be visited uniformly.
 template <class L>
-concept HasParameters = requires(L& layer, detail::ParameterVisitorArchetype<typename L::Scalar> v) {
+concept HasParameters = requires(L& layer,
+                                 detail::ParameterVisitorArchetype<typename L::Scalar> v) {
   typename L::Scalar;
   layer.visit_parameters(v, std::string_view{});
 };

@@ -49,8 +49,8 @@ class Rng {
 
   /// Uniform integer in [0, n), unbiased (rejection on the top bits). n must be > 0.
   std::uint64_t uniform_index(std::uint64_t n) {
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                                std::numeric_limits<std::uint64_t>::max() % n;
+    const std::uint64_t limit =
+        std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
     std::uint64_t v = next_u64();
     while (v >= limit) v = next_u64();
     return v % n;

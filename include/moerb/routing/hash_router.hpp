@@ -72,8 +72,8 @@ class HashRouter {
     require(static_cast<Index>(table.size()) == options_.vocab_size, where, ": table has ",
             table.size(), " entries, expected vocab_size = ", options_.vocab_size);
     for (std::size_t i = 0; i < table.size(); ++i) {
-      require(table[i] >= 0 && table[i] < options_.num_experts, where, ": table[", i, "] = ",
-              table[i], ", expected in [0, ", options_.num_experts, ")");
+      require(table[i] >= 0 && table[i] < options_.num_experts, where, ": table[", i,
+              "] = ", table[i], ", expected in [0, ", options_.num_experts, ")");
     }
     table_ = std::move(table);
   }

@@ -35,8 +35,8 @@ struct Routing {
   /// otherwise, e.g. sigmoid affinities for DeepSeek-V3 bias balancing).
   Matrix<Scalar> probs;
 
-  std::vector<Index> load;  ///< kept assignments per expert
-  Index dropped = 0;        ///< (token, choice) pairs dropped because an expert was full
+  std::vector<Index> load;    ///< kept assignments per expert
+  Index dropped = 0;          ///< (token, choice) pairs dropped because an expert was full
   Index unrouted_tokens = 0;  ///< tokens that reach no expert at all (pass through the residual)
 
   Scalar load_balancing_loss = 0;  ///< unweighted Switch loss N·Σ f_i·P_i (0 if not computed)

@@ -20,7 +20,8 @@ S load_balancing_loss(const Matrix<S>& probs, const std::vector<Index>& choice_c
   if (T == 0 || total_choices == 0) return S(0);
   S loss = 0;
   for (Index i = 0; i < N; ++i) {
-    const S f = static_cast<S>(choice_counts[static_cast<std::size_t>(i)]) / static_cast<S>(total_choices);
+    const S f =
+        static_cast<S>(choice_counts[static_cast<std::size_t>(i)]) / static_cast<S>(total_choices);
     const S P = probs.col(i).sum() / static_cast<S>(T);
     loss += f * P;
     if (d_probs != nullptr && coef != S(0)) {

@@ -50,14 +50,17 @@ void build_token_choice(Routing<S>& r, const Matrix<S>& weights, Index capacity,
   }
   // Pass 2: expert-grouped layout with ascending tokens inside each expert.
   r.offsets.assign(static_cast<std::size_t>(E) + 1, 0);
-  for (Index e = 0; e < E; ++e) r.offsets[static_cast<std::size_t>(e) + 1] = r.offsets[static_cast<std::size_t>(e)] + kept[static_cast<std::size_t>(e)];
+  for (Index e = 0; e < E; ++e)
+    r.offsets[static_cast<std::size_t>(e) + 1] =
+        r.offsets[static_cast<std::size_t>(e)] + kept[static_cast<std::size_t>(e)];
   const auto n = static_cast<std::size_t>(r.offsets.back());
   r.token.resize(n);
   r.weight.resize(n);
   r.slot.resize(n);
   r.load.assign(kept.begin(), kept.end());
   std::vector<Index>& cursor = kept;
-  for (Index e = 0; e < E; ++e) cursor[static_cast<std::size_t>(e)] = r.offsets[static_cast<std::size_t>(e)];
+  for (Index e = 0; e < E; ++e)
+    cursor[static_cast<std::size_t>(e)] = r.offsets[static_cast<std::size_t>(e)];
   r.unrouted_tokens = 0;
   for (Index t = 0; t < T; ++t) {
     bool any = false;
