@@ -19,6 +19,7 @@
 #include "moerb/routing/expert_choice_router.hpp"
 #include "moerb/routing/hash_router.hpp"
 #include "moerb/routing/noisy_top_k_router.hpp"
+#include "moerb/routing/random_router.hpp"
 #include "moerb/routing/top_k_router.hpp"
 #include "support/golden.hpp"
 
@@ -226,6 +227,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(hash_routing_with_given_table, S, Scalars) {
   const Matrix<double>& id_col = g.tensor("token_ids");
   for (Index i = 0; i < id_col.rows(); ++i) ids.push_back(static_cast<std::int32_t>(id_col(i, 0)));
   check_against_golden(layer, g, ForwardContext{.token_ids = ids});
+}
+
+// The script re-implements moerb::Rng from its specification, so this case also pins the random
+// stream: a change to the generator or to the router's draw order fails here.
+BOOST_AUTO_TEST_CASE_TEMPLATE(random_gate_with_pinned_stream, S, Scalars) {
+  const GoldenFile g("random_gate_swiglu.txt");
+  MoELayer<RandomRouter<S>, SwiGLUExpert<S>> layer(
+      typename RandomRouter<S>::Options{.input_dim = kDim, .num_experts = kExperts, .k = 2},
+      {.expert = swiglu<S>()});
+  load_parameters(layer, g);
+  check_against_golden(layer, g, training_ctx<S>());
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(deepseek_bias_router_with_shared_expert, S, Scalars) {

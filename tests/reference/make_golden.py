@@ -196,6 +196,67 @@ def route_hash(x, W, opt):
     return [(t, int(opt["table"][int(i)]), torch.tensor(1.0)) for t, i in enumerate(opt["token_ids"])], {}
 
 
+M64 = (1 << 64) - 1
+GOLDEN_RATIO = 0x9E3779B97F4A7C15
+
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+class MoerbRng:
+    """moerb::Rng re-implemented from its specification (include/moerb/core/rng.hpp): xoshiro256**
+    seeded through SplitMix64, split(tag) derives key' = mix(key ^ mix(tag + golden ratio))."""
+
+    def __init__(self, key):
+        self.key = key & M64
+        x = self.key
+        self.s = []
+        for _ in range(4):
+            x = (x + GOLDEN_RATIO) & M64
+            self.s.append(_mix(x))
+
+    def split(self, tag):
+        return MoerbRng(_mix(self.key ^ _mix((tag + GOLDEN_RATIO) & M64)))
+
+    def next_u64(self):
+        s = self.s
+        rotl = lambda v, k: ((v << k) | (v >> (64 - k))) & M64  # noqa: E731
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def uniform_index(self, n):
+        limit = M64 - M64 % n
+        v = self.next_u64()
+        while v >= limit:
+            v = self.next_u64()
+        return v % n
+
+
+def route_random(x, W, opt):
+    """RandomRouter: k distinct experts per token by a partial Fisher-Yates shuffle of one
+    permutation carried across tokens, drawing from ctx.rng.split(rng_tag::router = 1); weight 1/k."""
+    rng = MoerbRng(opt["ctx_seed"]).split(1)
+    k = opt["k"]
+    perm = list(range(E))
+    assignments = []
+    for t in range(x.shape[0]):
+        for j in range(k):
+            pick = j + rng.uniform_index(E - j)
+            perm[j], perm[pick] = perm[pick], perm[j]
+            assignments.append((t, perm[j], torch.tensor(1.0 / k)))
+    return assignments, {}
+
+
 def route_balanced_eval(x, W, opt):
     scores = x @ W
     sel = torch.argmax(scores, dim=-1)
@@ -229,6 +290,9 @@ def run_case(name, router, expert_kind, opt, gen, bias=False, shared=0, lbw=0.0,
         assignments, aux = route_balanced_eval(x, params["router.weight"], opt)
     elif router == "balanced_train":
         assignments, aux = route_balanced_train(x, params["router.weight"], opt)
+    elif router == "random":
+        del params["router.weight"]
+        assignments, aux = route_random(x, None, opt)
     elif router == "hash":
         del params["router.weight"]
         assignments, aux = route_hash(x, None, opt)
@@ -309,6 +373,8 @@ def main():
              {"token_ids": torch.randint(0, vocab, (T,), generator=gen).tolist(),
               "table": torch.randint(0, E, (vocab,), generator=gen).tolist()}, gen,
              comment="HashRouter with the given table (vocab 13) and token ids; no router parameters")
+    run_case("random_gate_swiglu", "random", "swiglu", {"k": 2, "ctx_seed": 99}, gen,
+             comment="RandomRouter k=2 drawing from moerb::Rng(99).split(1) (re-implemented here)")
     bias = torch.randn(E, generator=gen) * 0.3
     run_case("bias_balanced_shared_swiglu", "token_choice", "swiglu",
              {"convention": "bias", "k": 2, "bias": bias}, gen, shared=1,
