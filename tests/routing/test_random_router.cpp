@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "support/router_testing.hpp"
+
 using moerb::ForwardContext;
 using moerb::Index;
 using moerb::Matrix;
@@ -18,25 +20,13 @@ using Random = moerb::RandomRouter<double>;
 template class moerb::RandomRouter<float>;
 template class moerb::RandomRouter<double>;
 
+using namespace moerb::test;
+
 namespace {
 
 static_assert(moerb::Router<moerb::RandomRouter<float>>);
 static_assert(moerb::Router<Random>);
 static_assert(moerb::InferenceKOverridable<Random>);
-
-Matrix<double> random_matrix(Index rows, Index cols, double scale, std::uint64_t seed) {
-  Rng rng(seed);
-  Matrix<double> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.uniform(-scale, scale);
-  return m;
-}
-
-ForwardContext context(bool training, std::uint64_t seed = 11) {
-  ForwardContext ctx;
-  ctx.training = training;
-  ctx.rng = Rng(seed);
-  return ctx;
-}
 
 Random::Options options(Index d, Index e, Index k = 2) {
   Random::Options o;
@@ -45,17 +35,6 @@ Random::Options options(Index d, Index e, Index k = 2) {
   o.k = k;
   return o;
 }
-
-bool message_names(const moerb::error& err, const std::string& what) {
-  const std::string msg = err.what();
-  const bool ok = msg.find(what) != std::string::npos;
-  if (!ok) BOOST_TEST_MESSAGE("message '" << msg << "' does not name '" << what << "'");
-  return ok;
-}
-
-#define CHECK_THROWS_NAMING(statement, name)     \
-  BOOST_CHECK_EXCEPTION(statement, moerb::error, \
-                        [](const moerb::error& e) { return message_names(e, name); })
 
 }  // namespace
 
