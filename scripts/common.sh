@@ -8,7 +8,7 @@ MOERB_BUILD_ROOT="${MOERB_BUILD_ROOT:-${MOERB_ROOT}/build}"
 
 # Debian 12 packages needed to configure and build everything (tests, examples, benchmarks).
 MOERB_DEBIAN_PACKAGES=(cmake ninja-build g++ libeigen3-dev libxsimd-dev xtl-dev
-                       libboost-test-dev libbenchmark-dev)
+                       libboost-test-dev libbenchmark-dev nlohmann-json3-dev wordnet-base)
 
 moerb_log() { printf '\n==> %s\n' "$*"; }
 moerb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
