@@ -1,0 +1,155 @@
+#pragma once
+// AdamW: Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015) with decoupled
+// weight decay (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019), computed
+// exactly as torch.optim.AdamW (amsgrad = False, maximize = False).
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+#include "moerb/core/error.hpp"
+#include "moerb/core/parameter.hpp"
+#include "moerb/core/types.hpp"
+#include "moerb/train/detail/optimizer_state.hpp"
+
+namespace moerb {
+
+/// AdamW over any model exposing `visit_parameters(visitor, prefix)`.
+///
+/// For each non-frozen parameter θ with gradient g, its own step count t (incremented first), and
+/// the step's learning rate lr (the torch.optim.AdamW order of operations):
+///
+///     θ ← θ · (1 − lr·λ)                       decoupled weight decay (λ = 0 where not decayed)
+///     m ← β1·m + (1 − β1)·g
+///     v ← β2·v + (1 − β2)·g²
+///     θ ← θ − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
+///
+/// Frozen parameters are skipped entirely: no update, no weight decay, and their state (moments and
+/// step count) is left as it was, as torch.optim does for a parameter whose grad is None. So bias
+/// correction uses each parameter's own step count, like torch's per-parameter state['step'].
+///
+/// State is keyed by the names visit_parameters reports ("experts.3.w_in"), so it survives copies
+/// of the model and does not depend on visiting order; a name whose shape changes between steps is
+/// an error (call reset() after reshaping). The moments are stored in double whatever the model's
+/// Scalar: for a float model the update is computed in double and rounded to float once (torch
+/// keeps float moments; the results differ only by that rounding), at the price of 16 bytes of
+/// state per float parameter instead of 8.
+///
+/// A step is all-or-nothing: every gradient's shape and finiteness is checked before any
+/// parameter changes, so a NaN gradient throws moerb::error and leaves the model and the optimizer
+/// as they were.
+class AdamW {
+ public:
+  struct Options {
+    double lr = 1e-3;  ///< used by step(model); step(model, lr) overrides it (for schedules)
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    /// Added to √v̂; must be > 0 (torch also accepts 0, which gives 0/0 on a zero gradient).
+    double eps = 1e-8;
+    /// Decoupled decay coefficient λ; each step scales θ by (1 − lr·λ).
+    double weight_decay = 0.01;
+    /// Which parameters are decayed; the default matches torch.optim.AdamW with one param group.
+    WeightDecayPolicy decay_policy = WeightDecayPolicy::all;
+    /// When set, decides per parameter instead of decay_policy.
+    WeightDecayFilter decay_filter = {};
+  };
+
+  /// Per-parameter state (moments have the parameter's shape).
+  struct State {
+    Matrix<double> exp_avg;     ///< m, first-moment running average
+    Matrix<double> exp_avg_sq;  ///< v, second-moment running average
+    std::int64_t steps = 0;     ///< updates this parameter has received (torch's state['step'])
+  };
+
+  AdamW() : AdamW(Options{}) {}
+  explicit AdamW(Options options) : options_(std::move(options)) {
+    detail::require_learning_rate(options_.lr, "AdamW");
+    require_rate(options_.beta1, "AdamW", "beta1");
+    require_rate(options_.beta2, "AdamW", "beta2");
+    require(std::isfinite(options_.eps) && options_.eps > 0.0, "AdamW: eps = ", options_.eps,
+            ", expected a finite value > 0");
+    require(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0.0,
+            "AdamW: weight_decay = ", options_.weight_decay, ", expected a finite value >= 0");
+  }
+
+  [[nodiscard]] const Options& options() const { return options_; }
+
+  /// One update with the learning rate from Options.
+  template <class Model>
+  void step(Model& model) {
+    step(model, options_.lr);
+  }
+
+  /// One update of every non-frozen parameter of `model` with learning rate `lr` (>= 0).
+  template <class Model>
+  void step(Model& model, double lr) {
+    constexpr std::string_view where = "AdamW::step";
+    detail::require_learning_rate(lr, where);
+    const std::uint64_t pass = ++passes_;
+    model.visit_parameters(
+        [&](std::string_view name, auto& p) {
+          if (p.frozen) return;
+          detail::require_usable_gradient(p, name, where);
+          state_.prepare(name, p.value.rows(), p.value.cols(), pass, where);
+        },
+        std::string_view{});
+    model.visit_parameters(
+        [&](std::string_view name, auto& p) {
+          if (p.frozen) return;
+          update(state_.at(name), p,
+                 detail::decays(options_.decay_filter, options_.decay_policy, name, p.value.rows(),
+                                p.value.cols()),
+                 lr);
+        },
+        std::string_view{});
+    ++steps_;
+  }
+
+  /// Number of completed step() calls.
+  [[nodiscard]] std::int64_t steps() const { return steps_; }
+  /// The state of parameter `name`, or nullptr if it has none yet.
+  [[nodiscard]] const State* state(std::string_view name) const { return state_.find(name); }
+  /// Number of parameters with state.
+  [[nodiscard]] std::size_t state_count() const { return state_.size(); }
+  /// Forgets all state (moments and step counts), e.g. after reshaping the model.
+  void reset() {
+    state_.clear();
+    steps_ = 0;
+  }
+
+ private:
+  template <class P>
+  void update(State& st, P& p, bool decayed, double lr) const {
+    using S = detail::parameter_scalar_t<P>;
+    if (st.steps == 0) {
+      st.exp_avg.setZero(p.value.rows(), p.value.cols());
+      st.exp_avg_sq.setZero(p.value.rows(), p.value.cols());
+    }
+    ++st.steps;
+    const double t = static_cast<double>(st.steps);
+    const double beta1 = options_.beta1;
+    const double beta2 = options_.beta2;
+    const double bias_correction1 = 1.0 - std::pow(beta1, t);
+    const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
+    const double step_size = lr / bias_correction1;
+    const double decay_factor = 1.0 - lr * (decayed ? options_.weight_decay : 0.0);
+
+    const auto g = p.grad.template cast<double>().array();
+    st.exp_avg.array() = st.exp_avg.array() * beta1 + (1.0 - beta1) * g;
+    st.exp_avg_sq.array() = st.exp_avg_sq.array() * beta2 + (1.0 - beta2) * (g * g);
+    // Coefficient-wise in one pass: no temporaries, and for a double model no casts at all.
+    p.value.array() =
+        (p.value.template cast<double>().array() * decay_factor -
+         step_size * (st.exp_avg.array() /
+                      (st.exp_avg_sq.array().sqrt() / bias_correction2_sqrt + options_.eps)))
+            .template cast<S>();
+  }
+
+  Options options_;
+  detail::ParameterStateTable<State> state_;
+  std::int64_t steps_ = 0;
+  std::uint64_t passes_ = 0;  ///< step() attempts, to detect a name visited twice in one step
+};
+
+}  // namespace moerb
