@@ -15,6 +15,8 @@
 //
 // The objective of a model with this layer includes aux_loss() (the router's weighted
 // load-balancing / z-loss terms); backward adds their gradients through the router.
+#include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <optional>
@@ -30,6 +32,7 @@
 #include "moerb/experts/detail/workspace.hpp"
 #include "moerb/experts/expert.hpp"
 #include "moerb/layers/detail/dispatch.hpp"
+#include "moerb/routing/random_router.hpp"
 #include "moerb/routing/router.hpp"
 #include "moerb/routing/routing.hpp"
 
@@ -208,6 +211,27 @@ class MoELayer {
   }
   [[nodiscard]] double flops_per_token() const { return flops_per_token(experts_per_token()); }
 
+  // ---- inference-time routing override ------------------------------------------------------
+  /// The random-routing baseline of MoE-RBench (Chen et al. 2024, §5): when on, EVALUATION
+  /// forwards (ctx.training == false) ignore the trained router and send each token to
+  /// k = max(1, round(experts_per_token())) distinct uniformly random experts with weight 1/k
+  /// (RandomRouter, drawing from ctx.rng.split(rng_tag::router)); training forwards are unchanged.
+  /// The router's evaluation capacity factor is not applied to random routing (unlimited).
+  /// Gradients still flow to x and the experts; the random gate itself has none.
+  void set_random_inference_routing(bool on) {
+    if (!on) {
+      random_.reset();
+      return;
+    }
+    typename RandomRouter<Scalar>::Options o;
+    o.input_dim = input_dim();
+    o.num_experts = num_experts();
+    o.k =
+        std::clamp<Index>(static_cast<Index>(std::llround(experts_per_token())), 1, num_experts());
+    random_.emplace(o);
+  }
+  [[nodiscard]] bool random_inference_routing() const { return random_.has_value(); }
+
   // ---- forward / backward -------------------------------------------------------------------
   /// y (tokens × output_dim) for x (tokens × input_dim). The result is a member, valid until the
   /// next forward. Expert e draws (expert dropout) from ctx.rng.split(rng_tag::expert_base + e),
@@ -217,7 +241,8 @@ class MoELayer {
     require_cols(x, input_dim(), where, "x");
     detail::require_all_finite(x, where, "x");
     has_forward_ = false;
-    const Routing<Scalar>& r = router_.forward(x, ctx);
+    last_random_ = random_.has_value() && !ctx.training;
+    const Routing<Scalar>& r = last_random_ ? random_->forward(x, ctx) : router_.forward(x, ctx);
     routing_ptr_.p = &r;
     const Index T = x.rows();
     const Index d_in = input_dim();
@@ -307,7 +332,9 @@ class MoELayer {
         dx_ += tmp;
       }
     }
-    router_.backward(x, std::span<const Scalar>(d_weight_.data(), d_weight_.size()), dx_);
+    if (!last_random_) {  // the random gate has no parameters and does not depend on x
+      router_.backward(x, std::span<const Scalar>(d_weight_.data(), d_weight_.size()), dx_);
+    }
 
     auto x_disp = x_disp_.view(A);
     auto d_in_disp = d_in_disp_.rows(A, d_in);
@@ -357,6 +384,7 @@ class MoELayer {
   };
 
   const Routing<Scalar>& last_routing() const {
+    if (last_random_) return random_->routing();
     if constexpr (requires(const R& cr) {
                     { cr.routing() } -> std::same_as<const Routing<Scalar>&>;
                   }) {
@@ -390,8 +418,10 @@ class MoELayer {
 
   // State of the last forward, kept for backward.
   bool has_forward_ = false;
+  bool last_random_ = false;  // the last forward used random_ instead of router_
   Index rows_ = 0;
   RoutingPtr routing_ptr_;
+  std::optional<RandomRouter<Scalar>> random_;
   detail::TokenIndex index_;
   detail::RowBuffer<Scalar> x_disp_, out_disp_;  // A × d_in, A × d_out, grouped by expert
   detail::RowBuffer<Scalar> shared_out_tmp_;     // T × d_out, shared experts after the first

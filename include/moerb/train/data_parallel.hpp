@@ -1,0 +1,148 @@
+#pragma once
+// DataParallel<Model>: synchronous data-parallel gradient computation across the machine's cores
+// with a deterministic reduction order.
+//
+// Each worker owns a replica of the model. A step (1) copies the master's parameter values,
+// frozen flags and buffers into every replica, (2) runs the caller's work on shard s with replica
+// s, all shards at once (OpenMP threads; layers inside a worker run single-threaded), and
+// (3) adds Σ_s weight_s · grad_s into the master's gradients, summing shards in order
+// s = 0, 1, … for every element. The result depends on the number of shards, never on thread
+// timing, so a seed and a thread count give the same weights bit for bit.
+//
+// A shard's objective includes its MoE layers' auxiliary losses computed on the shard's own
+// tokens (as per-device load balancing in distributed MoE training): with those losses on, the
+// gradient depends on how the batch is split, i.e. on the number of workers.
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "moerb/core/error.hpp"
+#include "moerb/core/parameter.hpp"
+
+namespace moerb {
+
+/// Cores OpenMP would use (1 without OpenMP).
+inline int available_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+template <class Model>
+class DataParallel {
+ public:
+  using Scalar = typename Model::Scalar;
+  using S = Scalar;
+
+  /// `num_workers` replicas of `master` (0 = available_threads()). `master` must outlive this.
+  DataParallel(Model& master, int num_workers) : master_(&master) {
+    const int n = num_workers > 0 ? num_workers : available_threads();
+    replicas_.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) replicas_.push_back(master);
+    collect(master, master_params_, master_buffers_);
+    replica_params_.resize(replicas_.size());
+    replica_buffers_.resize(replicas_.size());
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+      collect(replicas_[i], replica_params_[i], replica_buffers_[i]);
+      require(replica_params_[i].size() == master_params_.size(),
+              "DataParallel: a replica has a different parameter list");
+    }
+  }
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  [[nodiscard]] int num_workers() const { return static_cast<int>(replicas_.size()); }
+  Model& replica(int i) { return replicas_[static_cast<std::size_t>(i)]; }
+
+  /// Runs `work(replica, shard)` for shard = 0 .. weights.size()−1 (at most num_workers()) on
+  /// freshly synchronised replicas with zeroed gradients, then adds Σ weight_s · grad_s to the
+  /// master's gradients. `work` returns the shard's loss; the result is Σ weight_s · loss_s.
+  template <class Work>
+  double accumulate(std::span<const double> weights, Work&& work) {
+    const auto n = weights.size();
+    require(n >= 1 && n <= replicas_.size(), "DataParallel::accumulate: ", n,
+            " shards, expected 1 ..", replicas_.size());
+    synchronize(n);
+    std::vector<double> losses(n, 0.0);
+    std::vector<std::exception_ptr> errors(n);
+    const auto run = [&](std::size_t s) {
+      try {
+        losses[s] = work(replicas_[s], static_cast<Index>(s));
+      } catch (...) {
+        errors[s] = std::current_exception();
+      }
+    };
+    if (n == 1) {
+      run(0);  // the layers may use every core themselves
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(static_cast <int>(n)) schedule(static, 1)
+#endif
+      for (std::size_t s = 0; s < n; ++s) run(s);
+    }
+    for (auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    reduce(weights);
+    double loss = 0;
+    for (std::size_t s = 0; s < n; ++s) loss += weights[s] * losses[s];
+    return loss;
+  }
+
+ private:
+  static void collect(Model& m, std::vector<Parameter<S>*>& params,
+                      std::vector<Matrix<S>*>& buffers) {
+    m.visit_parameters([&](std::string_view, Parameter<S>& p) { params.push_back(&p); }, "");
+    if constexpr (requires { m.visit_buffers([](std::string_view, Matrix<S>&) {}, ""); }) {
+      m.visit_buffers([&](std::string_view, Matrix<S>& b) { buffers.push_back(&b); }, "");
+    }
+  }
+
+  void synchronize(std::size_t n) {
+    for (std::size_t r = 0; r < n; ++r) {
+      auto& params = replica_params_[r];
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        params[i]->value = master_params_[i]->value;
+        params[i]->frozen = master_params_[i]->frozen;
+        params[i]->grad.setZero();
+      }
+      auto& buffers = replica_buffers_[r];
+      for (std::size_t i = 0; i < buffers.size(); ++i) *buffers[i] = *master_buffers_[i];
+    }
+  }
+
+  // master.grad += Σ_s w_s · grad_s, shards summed in order for every element; parameters are
+  // spread over threads (each element is still summed in the same order).
+  void reduce(std::span<const double> weights) {
+    const auto P = static_cast<std::ptrdiff_t>(master_params_.size());
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+    for (std::ptrdiff_t i = 0; i < P; ++i) {
+      Parameter<S>& m = *master_params_[static_cast<std::size_t>(i)];
+      if (m.frozen) continue;
+      for (std::size_t s = 0; s < weights.size(); ++s) {
+        m.grad.noalias() +=
+            static_cast<S>(weights[s]) * replica_params_[s][static_cast<std::size_t>(i)]->grad;
+      }
+    }
+  }
+
+  Model* master_;
+  std::vector<Model> replicas_;
+  std::vector<Parameter<S>*> master_params_;
+  std::vector<Matrix<S>*> master_buffers_;
+  std::vector<std::vector<Parameter<S>*>> replica_params_;
+  std::vector<std::vector<Matrix<S>*>> replica_buffers_;
+};
+
+}  // namespace moerb
