@@ -1,7 +1,8 @@
 #pragma once
 // moerb: header-only C++20 templates for sparse Mixture-of-Experts models and their reliability
-// (after MoE-RBench, ICML 2024). This umbrella header includes every public header; include single
-// headers instead to keep compile times down.
+// (after MoE-RBench, ICML 2024). This umbrella header includes every public header of the core
+// target moerb::moerb (Eigen, xsimd and the standard library only); <moerb/moerb_io.hpp> adds the
+// data readers and checkpoints of moerb::io. Include single headers to keep compile times down.
 
 // core: array types, errors and argument checks, random numbers, parameters, forward context
 #include "moerb/core/context.hpp"
@@ -35,3 +36,51 @@
 #include "moerb/layers/dense_ffn.hpp"
 #include "moerb/layers/moe_layer.hpp"
 #include "moerb/layers/moe_presets.hpp"
+
+// nn: transformer building blocks (packed sequence batches, embeddings, attention, norms, heads)
+#include "moerb/nn/attention.hpp"
+#include "moerb/nn/classification_head.hpp"
+#include "moerb/nn/cross_entropy.hpp"
+#include "moerb/nn/dropout.hpp"
+#include "moerb/nn/embedding.hpp"
+#include "moerb/nn/layer_norm.hpp"
+#include "moerb/nn/linear.hpp"
+#include "moerb/nn/lm_head.hpp"
+#include "moerb/nn/pooling.hpp"
+#include "moerb/nn/position_embedding.hpp"
+#include "moerb/nn/rms_norm.hpp"
+#include "moerb/nn/rotary.hpp"
+#include "moerb/nn/sequence_batch.hpp"
+
+// models: transformers with the feed-forward part as a template parameter, DoLa, generation
+#include "moerb/models/decoder_lm.hpp"
+#include "moerb/models/dola.hpp"
+#include "moerb/models/encoder_classifier.hpp"
+#include "moerb/models/feed_forward.hpp"
+#include "moerb/models/generation.hpp"
+#include "moerb/models/model_trace.hpp"
+#include "moerb/models/token_batch.hpp"
+#include "moerb/models/transformer_block.hpp"
+#include "moerb/models/transformer_config.hpp"
+#include "moerb/models/transformer_trunk.hpp"
+
+// train: optimizers, schedules, clipping, recipes, FreeLB, the data-parallel trainer
+#include "moerb/train/adamw.hpp"
+#include "moerb/train/data_parallel.hpp"
+#include "moerb/train/early_stopping.hpp"
+#include "moerb/train/encoded_example.hpp"
+#include "moerb/train/freelb.hpp"
+#include "moerb/train/grad_clip.hpp"
+#include "moerb/train/lr_schedule.hpp"
+#include "moerb/train/progress.hpp"
+#include "moerb/train/recipe.hpp"
+#include "moerb/train/sgd.hpp"
+#include "moerb/train/trainer.hpp"
+
+// text: UTF-8, vocabularies and tokenizers
+#include "moerb/text/pre_tokenizer.hpp"
+#include "moerb/text/tokenizer.hpp"
+#include "moerb/text/utf8.hpp"
+#include "moerb/text/vocabulary.hpp"
+#include "moerb/text/word_tokenizer.hpp"
+#include "moerb/text/wordpiece_tokenizer.hpp"

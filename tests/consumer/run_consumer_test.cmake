@@ -102,6 +102,7 @@ step("build consumer (find_package) and compile every header alone"
 step("run consumer (find_package)" "${build_pkg}/bin/moerb_consumer")
 string(STRIP "${step_output}" out)
 message(STATUS "packaging/consumer: ${out}")
+step("run io consumer (find_package)" "${build_pkg}/bin/moerb_consumer_io")
 
 # ---- 3. consumer through add_subdirectory(moerb) -------------------------------------------------
 set(build_sub "${WORK_DIR}/consumer-subdirectory")
@@ -112,5 +113,6 @@ step("build consumer (add_subdirectory)" ${CMAKE_COMMAND} --build "${build_sub}"
 step("run consumer (add_subdirectory)" "${build_sub}/bin/moerb_consumer")
 string(STRIP "${step_output}" out)
 message(STATUS "packaging/consumer: ${out}")
+step("run io consumer (add_subdirectory)" "${build_sub}/bin/moerb_consumer_io")
 
 message(STATUS "packaging/consumer: PASSED (install + find_package, add_subdirectory)")

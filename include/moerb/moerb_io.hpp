@@ -1,0 +1,18 @@
+#pragma once
+// moerb::io umbrella: everything in <moerb/moerb.hpp> plus the data-set readers, the built-in
+// WordNet tasks and safetensors checkpoints, which parse JSON with nlohmann-json. Link moerb::io.
+#include "moerb/moerb.hpp"
+
+// data: readers with field mapping, built-in WordNet tasks, encoding for the trainer
+#include "moerb/data/advglue.hpp"
+#include "moerb/data/csv.hpp"
+#include "moerb/data/encode.hpp"
+#include "moerb/data/example.hpp"
+#include "moerb/data/glue_tsv.hpp"
+#include "moerb/data/jsonl.hpp"
+#include "moerb/data/truthfulqa.hpp"
+#include "moerb/data/wordnet.hpp"
+
+// io: safetensors files and model checkpoints
+#include "moerb/io/checkpoint.hpp"
+#include "moerb/io/safetensors.hpp"
