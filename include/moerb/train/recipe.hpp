@@ -28,26 +28,34 @@ enum class OptimizerKind {
 
 struct Recipe {
   // ---- optimisation -----------------------------------------------------------------------------
+  /// AdamW (Loshchilov & Hutter 2019) or SGD with momentum (Sutskever et al. 2013).
   OptimizerKind optimizer = OptimizerKind::adamw;
-  /// Peak learning rate; MoE-RBench sweeps it (MoE and dense models respond differently).
+  /// Peak learning rate; MoE-RBench (Chen et al. 2024) sweeps it (MoE and dense models respond
+  /// differently).
   double learning_rate = 1e-3;
-  /// Sequences per optimizer step (before accumulation). The study sweeps it as well.
+  /// Sequences per micro-batch; MoE-RBench sweeps the batch size as well.
   Index batch_size = 32;
-  /// Micro-batches whose gradients are averaged before one optimizer step; the effective batch
-  /// is batch_size · grad_accumulation_steps.
+  /// Micro-batches whose gradients are averaged before one optimizer step ("delayed updates",
+  /// Ott et al. 2018); the effective batch is batch_size · grad_accumulation_steps.
   Index grad_accumulation_steps = 1;
+  /// Passes over the training set (BERT fine-tuning uses 2–4, Devlin et al. 2019 §A.3).
   Index epochs = 3;
   /// Stop after this many optimizer steps (0 = run all epochs).
   Index max_steps = 0;
   /// Decoupled (AdamW) or L2 (SGD) weight decay on matrices — not on biases and norm weights
   /// (WeightDecayPolicy::matrices_only, as BERT and GPT-2 fine-tuning do).
   double weight_decay = 0.01;
+  /// Adam's moment decay rates and ε (Kingma & Ba 2015 defaults).
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  /// SGD heavy-ball momentum μ (Polyak 1964; Sutskever et al. 2013).
   double sgd_momentum = 0.9;
+  /// Nesterov momentum (Nesterov 1983, in the form of Sutskever et al. 2013).
   bool sgd_nesterov = false;
-  /// Linear warmup over this fraction of the steps, then `decay` (Goyal et al. 2017 warmup;
-  /// linear decay as BERT, cosine as SGDR, Loshchilov & Hutter 2017).
+  /// Linear warmup over this fraction of the steps (Goyal et al. 2017; 6 % as RoBERTa's
+  /// fine-tuning, Liu et al. 2019), then `decay`.
   double warmup_ratio = 0.06;
+  /// Linear decay to 0 (BERT, Devlin et al. 2019), cosine (SGDR, Loshchilov & Hutter 2017) or
+  /// constant.
   LRSchedule::Decay decay = LRSchedule::Decay::linear;
   /// Global-norm gradient clipping (Pascanu et al. 2013); 0 = off.
   double max_grad_norm = 1.0;
@@ -55,6 +63,7 @@ struct Recipe {
   // ---- regularisation (applied when building the model) ----------------------------------------
   /// Residual / embedding / head dropout (Srivastava et al. 2014).
   double dropout = 0.1;
+  /// Dropout on the attention probabilities (Vaswani et al. 2017; BERT uses 0.1).
   double attention_dropout = 0.0;
   /// Dropout inside the experts' hidden layer, at a higher rate than elsewhere when fine-tuning
   /// (Switch Transformer, Fedus et al. 2021: expert dropout 0.4 with 0.1 elsewhere helped
@@ -69,26 +78,26 @@ struct Recipe {
   /// Multiplicative router input jitter ε (Fedus et al. 2021 §2.4).
   double router_jitter = 0.0;
 
-  // ---- what trains
-  // -------------------------------------------------------------------------------
+  // ---- what trains ---------------------------------------------------------------------------
   /// Freeze every router during fine-tuning (a recipe MoE-RBench varies).
   bool freeze_router = false;
-  /// Train only the head (linear probing); the trunk stays as initialised or loaded.
+  /// Train only the head — linear probing (Alain & Bengio 2017; compared with full fine-tuning by
+  /// Kumar et al. 2022); the trunk stays as initialised or loaded.
   bool freeze_all_but_head = false;
 
-  // ---- adversarial training
-  // ----------------------------------------------------------------------
+  // ---- adversarial training --------------------------------------------------------------------
   /// FreeLB in embedding space (Zhu et al. 2020); steps = 0 is off.
   FreeLBOptions adversarial{};
 
   // ---- loop ------------------------------------------------------------------------------------
+  /// Seeds the shuffling, dropout, router noise and FreeLB's initial perturbation.
   std::uint64_t seed = 0;
   /// Data-parallel workers; 0 = all cores. The same seed and count give the same weights.
   int threads = 0;
   /// Evaluate on the dev set every this many steps (0 = at the end of each epoch).
   Index eval_every = 0;
-  /// Stop after this many evaluations without improvement (0 = never); the best weights are
-  /// restored at the end.
+  /// Early stopping (Prechelt 1998): stop after this many evaluations without improvement
+  /// (0 = never); the best weights are restored at the end.
   Index early_stopping_patience = 0;
   double early_stopping_min_delta = 0.0;
   /// Progress bar on an interactive terminal, log lines otherwise; false = silent.
@@ -147,6 +156,7 @@ void apply_recipe(const Recipe& recipe, TransformerConfig& config, FeedForwardSp
   config.attention_dropout = recipe.attention_dropout;
   if constexpr (is_moe_layer_v<FFN>) {
     detail::apply_router_knobs(recipe, spec.router);
+    if (spec.dense.d_model == 0) spec.dense = spec.moe.expert;  // dense blocks: no expert dropout
     detail::apply_expert_knobs(recipe, spec.moe.expert);
   }
 }
