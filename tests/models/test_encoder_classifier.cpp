@@ -152,6 +152,39 @@ BOOST_AUTO_TEST_CASE(packed_sequences_are_independent) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_without_segment_ids_is_segment_zero) {
+  const TransformerConfig c = tiny_config();  // num_segments = 2
+  auto model = make_classifier(tiny_moe_spec<double>(c), c);
+  TokenBatch plain;
+  plain.push_back(std::vector<std::int32_t>{2, 7, 3});
+  TokenBatch zeros;
+  zeros.push_back(std::vector<std::int32_t>{2, 7, 3}, std::vector<std::int32_t>{0, 0, 0});
+  const Matrix<double> a = model.forward(plain, ForwardContext{});
+  const Matrix<double> b = model.forward(zeros, ForwardContext{});
+  BOOST_TEST((a - b).norm() == 0.0);
+  // The segment table's row 0 gets the gradient either way.
+  const Matrix<double> G = Matrix<double>::Ones(1, 3);
+  zero_grad(model);
+  model.forward(plain, ForwardContext{});
+  model.backward(G);
+  Matrix<double> g_plain;
+  model.visit_parameters(
+      [&](std::string_view n, Parameter<double>& p) {
+        if (n == "embeddings.segments.weight") g_plain = p.grad;
+      },
+      "");
+  zero_grad(model);
+  model.forward(zeros, ForwardContext{});
+  model.backward(G);
+  model.visit_parameters(
+      [&](std::string_view n, Parameter<double>& p) {
+        if (n == "embeddings.segments.weight") BOOST_TEST((p.grad - g_plain).norm() == 0.0);
+      },
+      "");
+  BOOST_TEST(g_plain.row(0).norm() > 0);
+  BOOST_TEST(g_plain.row(1).norm() == 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(inference_k_and_random_routing) {
   const TransformerConfig c = tiny_config();
   auto model = make_classifier(tiny_moe_spec<double>(c), c);
@@ -222,6 +255,26 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected) {
   CHECK_THROWS_NAMING(make_classifier(tiny_moe_spec<double>(wrong), wrong), "num_heads");
   auto fresh = make_classifier(tiny_moe_spec<double>(c), c);
   CHECK_THROWS_NAMING(fresh.backward(Matrix<double>::Zero(3, 3)), "before forward");
+}
+
+BOOST_AUTO_TEST_CASE(metadata_names_the_architecture) {
+  const TransformerConfig c = tiny_config();
+  auto model = make_classifier(tiny_moe_spec<double>(c), c);
+  const auto m = model.config_metadata();
+  BOOST_TEST(m.at("model") == "EncoderClassifier");
+  BOOST_TEST(m.at("norm") == "layer_norm");
+  BOOST_TEST(m.at("ffn") == "moe");
+  BOOST_TEST(m.at("ffn.router") == "TopKRouter");
+  BOOST_TEST(m.at("ffn.num_experts") == "4");
+  BOOST_TEST(m.at("ffn.k") == "2");
+  BOOST_TEST(m.at("ffn.d_ff") == "6");
+  model.check_config_metadata(m);
+  auto other_k = m;
+  other_k["ffn.k"] = "1";
+  CHECK_THROWS_NAMING(model.check_config_metadata(other_k), "ffn.k");
+  auto dense = make_classifier(tiny_dense_spec<double>(c), c);
+  BOOST_TEST(dense.config_metadata().at("ffn") == "dense");
+  CHECK_THROWS_NAMING(dense.check_config_metadata(m), "ffn");
 }
 
 BOOST_AUTO_TEST_CASE(float_model_runs_and_predicts) {

@@ -246,7 +246,7 @@ class DecoderLM {
 
   // ---- checkpoints -----------------------------------------------------------------------------
   [[nodiscard]] std::map<std::string, std::string> config_metadata() const {
-    auto m = trunk_.config().to_metadata();
+    auto m = trunk_.metadata();
     m["model"] = "DecoderLM";
     m["tie_embeddings"] = options_.tie_embeddings ? "true" : "false";
     m["head_bias"] = options_.head_bias ? "true" : "false";
@@ -254,7 +254,7 @@ class DecoderLM {
   }
   void check_config_metadata(const std::map<std::string, std::string>& metadata) const {
     constexpr std::string_view where = "DecoderLM checkpoint";
-    trunk_.config().check_metadata(metadata, where);
+    trunk_.check_metadata(metadata, where);
     const auto mine = config_metadata();
     for (const auto& key : {"model", "tie_embeddings", "head_bias"}) {
       const auto it = metadata.find(key);

@@ -134,7 +134,7 @@ class EncoderClassifier {
 
   // ---- checkpoints -----------------------------------------------------------------------------
   [[nodiscard]] std::map<std::string, std::string> config_metadata() const {
-    auto m = trunk_.config().to_metadata();
+    auto m = trunk_.metadata();
     m["model"] = "EncoderClassifier";
     m["num_classes"] = std::to_string(options_.num_classes);
     m["pooling"] = options_.pooling == Pooling::mean ? "mean" : "first";
@@ -143,7 +143,7 @@ class EncoderClassifier {
   }
   void check_config_metadata(const std::map<std::string, std::string>& metadata) const {
     constexpr std::string_view where = "EncoderClassifier checkpoint";
-    trunk_.config().check_metadata(metadata, where);
+    trunk_.check_metadata(metadata, where);
     for (const auto& key : {"model", "num_classes", "pooling", "head_hidden"}) {
       const auto it = metadata.find(key);
       require(it != metadata.end(), where, ": the metadata lacks '", key, "'");

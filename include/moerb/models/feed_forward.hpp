@@ -6,6 +6,8 @@
 // the blocks; FeedForwardSlot<FFN> is what a block owns: the sparse layer in MoE blocks and a
 // DenseFFN of the same expert type in the others (TransformerConfig::moe_every).
 #include <concepts>
+#include <map>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -51,6 +53,34 @@ template <class X>
 struct FeedForwardSpec<DenseFFN<X>> {
   typename X::Options dense{};
 };
+
+/// The feed-forward configuration as checkpoint metadata: "ffn" (moe | dense), the hidden widths
+/// and, for MoE, the router's name (where it has one), number of experts, k and renormalisation
+/// (where its options have them) and the shared experts — what a checkpoint's tensor shapes alone
+/// would not catch (e.g. a model trained with k = 2 loaded into one built with k = 1).
+template <class FFN>
+std::map<std::string, std::string> feed_forward_metadata(const FeedForwardSpec<FFN>& spec) {
+  std::map<std::string, std::string> m;
+  if constexpr (is_moe_layer_v<FFN>) {
+    using R = typename FFN::RouterType;
+    const auto& r = spec.router;
+    m["ffn"] = "moe";
+    if constexpr (requires { R::name; }) m["ffn.router"] = std::string(R::name);
+    m["ffn.num_experts"] = std::to_string(r.num_experts);
+    if constexpr (requires { r.k; }) m["ffn.k"] = std::to_string(r.k);
+    if constexpr (requires { r.renormalize; }) {
+      m["ffn.renormalize"] = r.renormalize ? "true" : "false";
+    }
+    m["ffn.num_shared_experts"] = std::to_string(spec.moe.num_shared_experts);
+    m["ffn.d_ff"] = std::to_string(spec.moe.expert.d_ff);
+    m["ffn.dense_d_ff"] =
+        std::to_string((spec.dense.d_model == 0 ? spec.moe.expert : spec.dense).d_ff);
+  } else {
+    m["ffn"] = "dense";
+    m["ffn.d_ff"] = std::to_string(spec.dense.d_ff);
+  }
+  return m;
+}
 
 /// What one transformer block owns as its feed-forward part.
 template <class FFN>

@@ -10,6 +10,7 @@
 //
 // hidden_state(i) is hᵢ (i = 0..L), kept for backward, traces and early exit (DoLa).
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,7 +27,9 @@
 #include "moerb/models/transformer_config.hpp"
 #include "moerb/nn/dropout.hpp"
 #include "moerb/nn/embedding.hpp"
+#include "moerb/nn/layer_norm.hpp"
 #include "moerb/nn/position_embedding.hpp"
+#include "moerb/nn/rms_norm.hpp"
 #include "moerb/routing/router.hpp"
 
 namespace moerb {
@@ -50,7 +53,8 @@ class TransformerTrunk {
         causal_(causal),
         tokens_(typename TokenEmbedding<S>::Options{config.vocab_size, config.d_model}),
         embedding_dropout_(typename Dropout<S>::Options{config.dropout}),
-        final_norm_(norm_options(config)) {
+        final_norm_(norm_options(config)),
+        ffn_metadata_(feed_forward_metadata(spec)) {
     if (config_.position == PositionEncoding::learned) {
       typename LearnedPositionEmbedding<S>::Options o{};
       o.max_positions = config_.max_positions;
@@ -140,9 +144,7 @@ class TransformerTrunk {
     Matrix<S>& h0 = hidden_[0];
     h0 = word_embeddings;
     if (positions_) h0 += positions_->forward(input.sequences);
-    if (segments_ && !input.segments.empty()) {
-      h0 += segments_->forward(std::span<const std::int32_t>(input.segments));
-    }
+    if (segments_) h0 += segments_->forward(segment_ids(input));
     if (config_.dropout > 0 && c.training) {
       embedding_input_ = h0;
       h0 = embedding_dropout_.forward(embedding_input_,
@@ -177,9 +179,7 @@ class TransformerTrunk {
     for (std::size_t i = blocks_.size(); i-- > 0;) d_h_ = blocks_[i].backward(hidden_[i], d_h_);
     if (dropout_active_) d_h_ = embedding_dropout_.backward(embedding_input_, d_h_);
     if (positions_) positions_->backward(input.sequences, d_h_);
-    if (segments_ && !input.segments.empty()) {
-      segments_->backward(std::span<const std::int32_t>(input.segments), d_h_);
-    }
+    if (segments_) segments_->backward(segment_ids(input), d_h_);
     if (update_token_embedding) {
       tokens_.backward(std::span<const std::int32_t>(input.ids), d_h_);
     }
@@ -195,6 +195,29 @@ class TransformerTrunk {
     return hidden_[static_cast<std::size_t>(i)];
   }
   [[nodiscard]] bool has_forward() const { return has_forward_; }
+
+  /// The architecture as checkpoint metadata: the TransformerConfig's fields, the norm
+  /// ("layer_norm", "rms_norm" or "custom") and the feed-forward configuration
+  /// (feed_forward_metadata).
+  [[nodiscard]] std::map<std::string, std::string> metadata() const {
+    auto m = config_.to_metadata();
+    m["norm"] = std::is_same_v<Norm<S>, LayerNorm<S>> ? "layer_norm"
+                : std::is_same_v<Norm<S>, RMSNorm<S>> ? "rms_norm"
+                                                      : "custom";
+    m.insert(ffn_metadata_.begin(), ffn_metadata_.end());
+    return m;
+  }
+  /// Throws moerb::error naming the first key of metadata() that `file` lacks or has another
+  /// value for.
+  void check_metadata(const std::map<std::string, std::string>& file,
+                      std::string_view where) const {
+    for (const auto& [key, value] : metadata()) {
+      const auto it = file.find(key);
+      require(it != file.end(), where, ": the checkpoint's metadata lacks '", key, "'");
+      require(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
+              " but the model has ", key, " = ", value);
+    }
+  }
   /// The input of the last forward.
   [[nodiscard]] const TokenBatch& last_input() const {
     require(has_forward_, "TransformerTrunk::last_input: no forward yet");
@@ -243,6 +266,13 @@ class TransformerTrunk {
   }
 
  private:
+  // The batch's segment ids; a batch without them is all segment 0 (TokenBatch's convention).
+  std::span<const std::int32_t> segment_ids(const TokenBatch& input) {
+    if (!input.segments.empty()) return input.segments;
+    zero_segments_.assign(input.ids.size(), 0);
+    return zero_segments_;
+  }
+
   static TransformerConfig validated(const TransformerConfig& c) {
     c.validate("TransformerTrunk");
     return c;
@@ -273,6 +303,8 @@ class TransformerTrunk {
   TokenBatch input_;  // the last forward's input (backward needs its ids and layout)
   std::vector<Matrix<S>> hidden_;
   Matrix<S> word_embeddings_, embedding_input_, d_h_;
+  std::vector<std::int32_t> zero_segments_;
+  std::map<std::string, std::string> ffn_metadata_;
 };
 
 }  // namespace moerb
