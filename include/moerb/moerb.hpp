@@ -72,6 +72,7 @@
 #include "moerb/train/freelb.hpp"
 #include "moerb/train/grad_clip.hpp"
 #include "moerb/train/lr_schedule.hpp"
+#include "moerb/train/optimizer.hpp"
 #include "moerb/train/progress.hpp"
 #include "moerb/train/recipe.hpp"
 #include "moerb/train/sgd.hpp"

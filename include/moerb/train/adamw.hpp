@@ -12,10 +12,12 @@
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/types.hpp"
 #include "moerb/train/detail/optimizer_state.hpp"
+#include "moerb/train/optimizer.hpp"
 
 namespace moerb {
 
-/// AdamW over any model exposing `visit_parameters(visitor, prefix)`.
+/// The AdamW update policy of Optimizer (optimizer.hpp); `AdamW` runs it over any model exposing
+/// `visit_parameters(visitor, prefix)`.
 ///
 /// For each non-frozen parameter θ with gradient g, its own step count t (incremented first), and
 /// the step's learning rate lr (the torch.optim.AdamW order of operations):
@@ -39,8 +41,9 @@ namespace moerb {
 /// A step is all-or-nothing: every gradient's shape and finiteness is checked before any
 /// parameter changes, so a NaN gradient throws moerb::error and leaves the model and the optimizer
 /// as they were.
-class AdamW {
+class AdamWUpdate {
  public:
+  static constexpr std::string_view name = "AdamW";
   struct Options {
     double lr = 1e-3;  ///< used by step(model); step(model, lr) overrides it (for schedules)
     double beta1 = 0.9;
@@ -62,8 +65,7 @@ class AdamW {
     std::int64_t steps = 0;     ///< updates this parameter has received (torch's state['step'])
   };
 
-  AdamW() : AdamW(Options{}) {}
-  explicit AdamW(Options options) : options_(std::move(options)) {
+  explicit AdamWUpdate(Options options) : options_(std::move(options)) {
     detail::require_learning_rate(options_.lr, "AdamW");
     require_rate(options_.beta1, "AdamW", "beta1");
     require_rate(options_.beta2, "AdamW", "beta2");
@@ -75,52 +77,9 @@ class AdamW {
 
   [[nodiscard]] const Options& options() const { return options_; }
 
-  /// One update with the learning rate from Options.
-  template <class Model>
-  void step(Model& model) {
-    step(model, options_.lr);
-  }
-
-  /// One update of every non-frozen parameter of `model` with learning rate `lr` (>= 0).
-  template <class Model>
-  void step(Model& model, double lr) {
-    constexpr std::string_view where = "AdamW::step";
-    detail::require_learning_rate(lr, where);
-    const std::uint64_t pass = ++passes_;
-    model.visit_parameters(
-        [&](std::string_view name, auto& p) {
-          if (p.frozen) return;
-          detail::require_usable_gradient(p, name, where);
-          state_.prepare(name, p.value.rows(), p.value.cols(), pass, where);
-        },
-        std::string_view{});
-    model.visit_parameters(
-        [&](std::string_view name, auto& p) {
-          if (p.frozen) return;
-          update(state_.at(name), p,
-                 detail::decays(options_.decay_filter, options_.decay_policy, name, p.value.rows(),
-                                p.value.cols()),
-                 lr);
-        },
-        std::string_view{});
-    ++steps_;
-  }
-
-  /// Number of completed step() calls.
-  [[nodiscard]] std::int64_t steps() const { return steps_; }
-  /// The state of parameter `name`, or nullptr if it has none yet.
-  [[nodiscard]] const State* state(std::string_view name) const { return state_.find(name); }
-  /// Number of parameters with state.
-  [[nodiscard]] std::size_t state_count() const { return state_.size(); }
-  /// Forgets all state (moments and step counts), e.g. after reshaping the model.
-  void reset() {
-    state_.clear();
-    steps_ = 0;
-  }
-
- private:
+  /// Updates one parameter (see the class comment); called by Optimizer<AdamWUpdate>.
   template <class P>
-  void update(State& st, P& p, bool decayed, double lr) const {
+  void apply(State& st, P& p, bool decayed, double lr) const {
     using S = detail::parameter_scalar_t<P>;
     if (st.steps == 0) {
       st.exp_avg.setZero(p.value.rows(), p.value.cols());
@@ -146,10 +105,10 @@ class AdamW {
             .template cast<S>();
   }
 
+ private:
   Options options_;
-  detail::ParameterStateTable<State> state_;
-  std::int64_t steps_ = 0;
-  std::uint64_t passes_ = 0;  ///< step() attempts, to detect a name visited twice in one step
 };
+
+using AdamW = Optimizer<AdamWUpdate>;
 
 }  // namespace moerb

@@ -12,10 +12,12 @@
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/types.hpp"
 #include "moerb/train/detail/optimizer_state.hpp"
+#include "moerb/train/optimizer.hpp"
 
 namespace moerb {
 
-/// Stochastic gradient descent over any model exposing `visit_parameters(visitor, prefix)`.
+/// The SGD update policy of Optimizer (optimizer.hpp); `SGD` runs it over any model exposing
+/// `visit_parameters(visitor, prefix)`.
 ///
 /// For each non-frozen parameter θ with gradient g and the step's learning rate lr:
 ///
@@ -29,8 +31,9 @@ namespace moerb {
 /// parameter name and stored in double whatever the model's Scalar (see AdamW for why); a name
 /// whose shape changes between steps is an error. A step checks every gradient (shape, finiteness)
 /// before changing anything.
-class SGD {
+class SGDUpdate {
  public:
+  static constexpr std::string_view name = "SGD";
   struct Options {
     double lr = 1e-2;       ///< used by step(model); step(model, lr) overrides it
     double momentum = 0.0;  ///< μ in [0, 1); 0 = plain SGD (no buffer is kept)
@@ -47,8 +50,7 @@ class SGD {
     std::int64_t steps = 0;          ///< updates this parameter has received
   };
 
-  SGD() : SGD(Options{}) {}
-  explicit SGD(Options options) : options_(std::move(options)) {
+  explicit SGDUpdate(Options options) : options_(std::move(options)) {
     detail::require_learning_rate(options_.lr, "SGD");
     require_rate(options_.momentum, "SGD", "momentum");
     require_rate(options_.dampening, "SGD", "dampening");
@@ -61,47 +63,9 @@ class SGD {
 
   [[nodiscard]] const Options& options() const { return options_; }
 
-  template <class Model>
-  void step(Model& model) {
-    step(model, options_.lr);
-  }
-
-  /// One update of every non-frozen parameter of `model` with learning rate `lr` (>= 0).
-  template <class Model>
-  void step(Model& model, double lr) {
-    constexpr std::string_view where = "SGD::step";
-    detail::require_learning_rate(lr, where);
-    const std::uint64_t pass = ++passes_;
-    model.visit_parameters(
-        [&](std::string_view name, auto& p) {
-          if (p.frozen) return;
-          detail::require_usable_gradient(p, name, where);
-          state_.prepare(name, p.value.rows(), p.value.cols(), pass, where);
-        },
-        std::string_view{});
-    model.visit_parameters(
-        [&](std::string_view name, auto& p) {
-          if (p.frozen) return;
-          update(state_.at(name), p,
-                 detail::decays(options_.decay_filter, options_.decay_policy, name, p.value.rows(),
-                                p.value.cols()),
-                 lr);
-        },
-        std::string_view{});
-    ++steps_;
-  }
-
-  [[nodiscard]] std::int64_t steps() const { return steps_; }
-  [[nodiscard]] const State* state(std::string_view name) const { return state_.find(name); }
-  [[nodiscard]] std::size_t state_count() const { return state_.size(); }
-  void reset() {
-    state_.clear();
-    steps_ = 0;
-  }
-
- private:
+  /// Updates one parameter (see the class comment); called by Optimizer<SGDUpdate>.
   template <class P>
-  void update(State& st, P& p, bool decayed, double lr) const {
+  void apply(State& st, P& p, bool decayed, double lr) const {
     using S = detail::parameter_scalar_t<P>;
     const double mu = options_.momentum;
     const double wd = decayed ? options_.weight_decay : 0.0;
@@ -126,10 +90,10 @@ class SGD {
     ++st.steps;
   }
 
+ private:
   Options options_;
-  detail::ParameterStateTable<State> state_;
-  std::int64_t steps_ = 0;
-  std::uint64_t passes_ = 0;
 };
+
+using SGD = Optimizer<SGDUpdate>;
 
 }  // namespace moerb
