@@ -274,6 +274,11 @@ BOOST_AUTO_TEST_CASE(metadata_names_the_architecture) {
   CHECK_THROWS_NAMING(model.check_config_metadata(other_k), "ffn.k");
   auto dense = make_classifier(tiny_dense_spec<double>(c), c);
   BOOST_TEST(dense.config_metadata().at("ffn") == "dense");
+  // Dense models accept the inference-time techniques as no-ops and trace no MoE blocks.
+  BOOST_TEST(dense.set_inference_k(1) == 0);
+  dense.set_random_inference_routing(true);
+  dense.forward(tiny_batch(), ForwardContext{});
+  BOOST_TEST(dense.trace().moe_layers.empty());
   CHECK_THROWS_NAMING(dense.check_config_metadata(m), "ffn");
 }
 

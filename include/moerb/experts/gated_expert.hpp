@@ -7,8 +7,8 @@
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/parameter.hpp"
-#include "moerb/experts/detail/dropout.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/dropout.hpp"
+#include "moerb/core/detail/workspace.hpp"
 #include "moerb/experts/expert.hpp"
 #include "moerb/kernels/activation.hpp"
 

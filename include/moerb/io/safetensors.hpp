@@ -35,9 +35,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "moerb/core/detail/atomic_file.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/types.hpp"
-#include "moerb/io/detail/atomic_file.hpp"
 #include "moerb/io/detail/narrow_float.hpp"
 
 namespace moerb {
@@ -315,7 +315,7 @@ inline void write_safetensors(const std::filesystem::path& path,
   require(text.size() <= safetensors_max_header_bytes, where, ": the header would be ", text.size(),
           " bytes, over the ", safetensors_max_header_bytes, "-byte limit");
 
-  detail::io::write_file_atomically(path, where, [&](const detail::io::WriteChunk& write) {
+  moerb::detail::write_file_atomically(path, where, [&](const moerb::detail::WriteChunk& write) {
     std::byte length[8];
     detail::io::store_le(length, static_cast<std::uint64_t>(text.size()));
     write(length, sizeof length);

@@ -29,7 +29,7 @@
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/parameter.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/workspace.hpp"
 #include "moerb/experts/expert.hpp"
 #include "moerb/layers/detail/dispatch.hpp"
 #include "moerb/routing/random_router.hpp"

@@ -251,17 +251,22 @@ class TransformerTrunk {
     return total;
   }
 
-  /// Calls f(layer_index, moe_layer) for every MoE block.
+  /// Calls f(layer_index, moe_layer) for every MoE block (never for a dense model, where f is
+  /// not even instantiated).
   template <class F>
   void for_each_moe(F&& f) {
-    for (std::size_t i = 0; i < blocks_.size(); ++i) {
-      if (auto* m = blocks_[i].ffn().sparse()) f(static_cast<Index>(i), *m);
+    if constexpr (is_moe_layer_v<FFN>) {
+      for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        if (auto* m = blocks_[i].ffn().sparse()) f(static_cast<Index>(i), *m);
+      }
     }
   }
   template <class F>
   void for_each_moe(F&& f) const {
-    for (std::size_t i = 0; i < blocks_.size(); ++i) {
-      if (const auto* m = blocks_[i].ffn().sparse()) f(static_cast<Index>(i), *m);
+    if constexpr (is_moe_layer_v<FFN>) {
+      for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        if (const auto* m = blocks_[i].ffn().sparse()) f(static_cast<Index>(i), *m);
+      }
     }
   }
 

@@ -12,7 +12,7 @@
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/parameter.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/workspace.hpp"
 #include "moerb/nn/detail/attention_head.hpp"
 #include "moerb/nn/rotary.hpp"
 #include "moerb/nn/sequence_batch.hpp"

@@ -10,7 +10,7 @@
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/parameter.hpp"
-#include "moerb/experts/detail/dropout.hpp"
+#include "moerb/core/detail/dropout.hpp"
 #include "moerb/nn/linear.hpp"
 
 namespace moerb {

@@ -9,8 +9,8 @@
 #include "moerb/core/error.hpp"
 #include "moerb/core/rng.hpp"
 #include "moerb/core/types.hpp"
-#include "moerb/experts/detail/dropout.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/dropout.hpp"
+#include "moerb/core/detail/workspace.hpp"
 
 namespace moerb {
 

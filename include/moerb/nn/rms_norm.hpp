@@ -13,7 +13,7 @@
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/rng.hpp"
 #include "moerb/core/types.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/workspace.hpp"
 
 namespace moerb {
 

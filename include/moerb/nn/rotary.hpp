@@ -8,7 +8,7 @@
 
 #include "moerb/core/error.hpp"
 #include "moerb/core/types.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/workspace.hpp"
 #include "moerb/nn/sequence_batch.hpp"
 
 namespace moerb {

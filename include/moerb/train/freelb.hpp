@@ -48,8 +48,8 @@ struct FreeLBOptions {
 
 /// One FreeLB step on `model` (EncoderClassifier or DecoderLM: embed, forward_embeddings,
 /// backward, aux_loss) for `batch`. `loss_fn(logits, d_logits)` returns the mean task loss and
-/// writes its gradient. Accumulates (1/K) Σ_k ∇θ (task_k + aux_k) into the parameter gradients
-/// (which must be zero on entry) and returns (1/K) Σ_k (task_k + aux_k). `rng` draws δ₀.
+/// writes its gradient. Sets the parameter gradients to (1/K) Σ_k ∇θ (task_k + aux_k) —
+/// overwriting what they held — and returns (1/K) Σ_k (task_k + aux_k). `rng` draws δ₀.
 template <class Model, class LossFn>
 double freelb_step(Model& model, const TokenBatch& batch, const ForwardContext& ctx,
                    const FreeLBOptions& options, Rng& rng, LossFn&& loss_fn) {

@@ -1,8 +1,6 @@
 #pragma once
 // Whole-file reads and atomic whole-file writes for the tokenizer files, plus the line splitting
 // and "file:line:" prefixes their parsers share.
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -10,9 +8,8 @@
 #include <iterator>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <thread>
 
+#include "moerb/core/detail/atomic_file.hpp"
 #include "moerb/core/error.hpp"
 
 namespace moerb::detail::text {
@@ -28,45 +25,13 @@ namespace moerb::detail::text {
   return content;
 }
 
-/// Writes `content` to `path` atomically: to a temporary file in the same directory first, then
-/// std::filesystem::rename over the target, so a reader sees either the old file or the complete
-/// new one, never a partial write. (Durability across a power loss would also need fsync, which
-/// the standard library does not offer.)
+/// Writes `content` to `path` atomically (moerb::detail::write_file_atomically: a temporary file
+/// beside the target, renamed over it once complete).
 inline void write_file_atomically(const std::filesystem::path& path, std::string_view content,
                                   std::string_view where) {
-  namespace fs = std::filesystem;
-  require(!path.empty() && path.has_filename(), where, ": '", path.string(),
-          "' does not name a file");
-  // Unique within the process (counter) and, in practice, across processes and threads (clock and
-  // thread id), so concurrent writers never share a temporary file.
-  static std::atomic<unsigned long long> counter{0};
-  const auto stamp =
-      static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
-  const auto thread =
-      static_cast<unsigned long long>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  fs::path temporary = path;
-  temporary +=
-      ".tmp-" + std::to_string(counter.fetch_add(1)) + "-" + std::to_string(stamp ^ thread);
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    require(out.is_open(), where, ": cannot create temporary file '", temporary.string(),
-            "' next to '", path.string(), "'");
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      throw error(moerb::detail::concat(where, ": failed to write '", temporary.string(), "'"));
-    }
-  }
-  std::error_code ec;
-  fs::rename(temporary, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw error(moerb::detail::concat(where, ": cannot rename '", temporary.string(), "' to '",
-                                      path.string(), "': ", ec.message()));
-  }
+  moerb::detail::write_file_atomically(path, where, [&](const moerb::detail::WriteChunk& write) {
+    write(content.data(), content.size());
+  });
 }
 
 /// Calls f(line, line_number) for every '\n'-terminated line of `content` (1-based numbers, the

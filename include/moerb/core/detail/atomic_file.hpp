@@ -22,7 +22,7 @@
 
 #include "moerb/core/error.hpp"
 
-namespace moerb::detail::io {
+namespace moerb::detail {
 
 /// Receives one chunk of the file's contents; throws moerb::error when the write fails.
 using WriteChunk = std::function<void(const void* data, std::size_t size)>;
@@ -101,4 +101,4 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
   }
 }
 
-}  // namespace moerb::detail::io
+}  // namespace moerb::detail

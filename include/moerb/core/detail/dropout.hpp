@@ -3,7 +3,7 @@
 // Switch Transformers' "expert dropout" (Fedus et al. 2021, §3: a higher rate inside experts than
 // in the rest of the model when fine-tuning).
 #include "moerb/core/rng.hpp"
-#include "moerb/experts/detail/workspace.hpp"
+#include "moerb/core/detail/workspace.hpp"
 
 namespace moerb::detail {
 
