@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(save_into_a_missing_directory_names_the_file) {
   const ScratchDir dir;
   const auto path = dir / "no_such_dir" / "vocab.txt";
   const std::string msg = message_of([&] { Vocabulary().save(path); });
-  BOOST_TEST(contains(msg, "Vocabulary::save: cannot create temporary file"));
+  BOOST_TEST(contains(msg, "Vocabulary::save: cannot create a temporary file"));
   BOOST_TEST(contains(msg, path.string()));
 }
 
