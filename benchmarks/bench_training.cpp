@@ -1,0 +1,421 @@
+// Training throughput of an MoE classifier and its dense counterparts (Google Benchmark).
+//
+// Model (float): EncoderClassifier, 4 pre-norm blocks, d_model = 256, 4 heads, learned positions,
+// vocabulary 8192, linear head over the first token, 2 classes, dropout 0.1. Feed-forward part:
+//   moe          MoELayer<TopKRouter, SwiGLUExpert>: 8 experts, top-2 with renormalisation, expert
+//                d_ff = 512 (so the two active experts hold 2·512 = 4·d_model hidden units, the
+//                usual dense width), Switch load-balancing loss weight 0.01, no capacity limit;
+//   dense_active DenseFFN<SwiGLUExpert> with the MoE layer's active parameter count
+//                (dense_options_for_active_params: d_ff = 1027);
+//   dense_total  DenseFFN<SwiGLUExpert> with the MoE layer's total parameter count
+//                (dense_options_for_total_params: d_ff = 4099).
+// Batch: 32 synthetic sequences of 64 tokens (2048 tokens per optimizer step), token ids and labels
+// drawn from moerb::Rng. A step is what Trainer::fit does for one optimizer step: zero_grad,
+// DataParallel::accumulate running ClassificationTask::work on one contiguous shard per worker,
+// clip_grad_norm (1.0), AdamW::step (weight decay 0.01 on matrices).
+//
+// Cases (workers = DataParallel replicas; with 1 worker the layers themselves use every OpenMP
+// thread, with 2 each worker's layers run single-threaded):
+//   BM_TrainStep<model>/workers:W    the step loop above; tokens/s = items_per_second, and the
+//                                    mean milliseconds per step spent in accumulate (forward +
+//                                    backward + replica sync + gradient reduction), clipping and
+//                                    AdamW as counters; page_faults = minor page faults per
+//                                    step (buffers allocated and freed again in every step)
+//   BM_TrainerFit<model>/workers:W   Trainer::fit over 8 steps per iteration, replica
+//                                    construction and the optimizer's first-step allocation
+//                                    included; fit_tokens_per_s is fit's own figure (timed after
+//                                    DataParallel and the optimizer are built)
+//   BM_StepPhases<model>             one worker, the phases of a step timed separately: forward
+//                                    (with the loss), backward, clipping, AdamW
+//   BM_DataParallelOverhead<model>/workers:W   accumulate with empty work: parameter sync and
+//                                    gradient reduction only
+//
+// Results, commands and the PyTorch reference (benchmarks/reference/train_step_torch.py) are in
+// benchmarks/RESULTS.md, section "Training throughput (issue 3)".
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#if __has_include(<sys/resource.h>)
+#include <sys/resource.h>
+#define MOERB_BENCH_HAS_RUSAGE 1
+#endif
+
+#include "moerb/core/rng.hpp"
+#include "moerb/experts/gated_expert.hpp"
+#include "moerb/layers/dense_ffn.hpp"
+#include "moerb/layers/moe_layer.hpp"
+#include "moerb/models/encoder_classifier.hpp"
+#include "moerb/routing/top_k_router.hpp"
+#include "moerb/train/adamw.hpp"
+#include "moerb/train/data_parallel.hpp"
+#include "moerb/train/grad_clip.hpp"
+#include "moerb/train/recipe.hpp"
+#include "moerb/train/trainer.hpp"
+
+namespace {
+
+using moerb::Index;
+using MoE = moerb::MoELayer<moerb::TopKRouter<float>, moerb::SwiGLUExpert<float>>;
+using Dense = moerb::DenseFFN<moerb::SwiGLUExpert<float>>;
+using MoEClassifier = moerb::EncoderClassifier<MoE>;
+using DenseClassifier = moerb::EncoderClassifier<Dense>;
+using Clock = std::chrono::steady_clock;
+
+constexpr Index kVocab = 8192;
+constexpr Index kDModel = 256;
+constexpr Index kHeads = 4;
+constexpr Index kLayers = 4;
+constexpr Index kSeqLen = 64;
+constexpr Index kBatch = 32;
+constexpr Index kExperts = 8;
+constexpr Index kTopK = 2;
+constexpr Index kExpertDFF = 512;
+constexpr Index kDistinctBatches = 8;  // the synthetic set cycles through this many batches
+constexpr Index kTokensPerStep = kBatch * kSeqLen;
+
+// The training knobs shared by every case; `workers` data-parallel replicas.
+moerb::Recipe recipe(int workers) {
+  moerb::Recipe r;
+  r.learning_rate = 1e-4;
+  r.batch_size = kBatch;
+  r.epochs = 1;
+  r.warmup_ratio = 0.0;
+  r.weight_decay = 0.01;
+  r.max_grad_norm = 1.0;
+  r.dropout = 0.1;
+  r.load_balancing_weight = 0.01;
+  r.z_loss_weight = 0.0;
+  r.threads = workers;
+  r.progress = false;
+  r.seed = 7;
+  return r;
+}
+
+moerb::TransformerConfig config() {
+  moerb::TransformerConfig c;
+  c.vocab_size = kVocab;
+  c.d_model = kDModel;
+  c.num_heads = kHeads;
+  c.num_layers = kLayers;
+  c.max_positions = kSeqLen;
+  c.position = moerb::PositionEncoding::learned;
+  c.moe_every = 1;
+  return c;
+}
+
+moerb::FeedForwardSpec<MoE> moe_spec() {
+  moerb::FeedForwardSpec<MoE> spec;
+  spec.router.input_dim = kDModel;
+  spec.router.num_experts = kExperts;
+  spec.router.k = kTopK;
+  spec.router.renormalize = true;
+  spec.moe.expert.d_model = kDModel;
+  spec.moe.expert.d_ff = kExpertDFF;
+  return spec;
+}
+
+enum class DenseMatch { active, total };
+
+moerb::FeedForwardSpec<Dense> dense_spec(DenseMatch match) {
+  const auto m = moe_spec();
+  const MoE layer(m.router, m.moe);
+  moerb::FeedForwardSpec<Dense> spec;
+  spec.dense = match == DenseMatch::active ? moerb::dense_options_for_active_params(layer)
+                                           : moerb::dense_options_for_total_params(layer);
+  return spec;
+}
+
+template <class Model>
+Model make_model(const moerb::FeedForwardSpec<typename Model::FeedForward>& base_spec,
+                 const moerb::Recipe& r) {
+  typename Model::Options o;
+  o.transformer = config();
+  o.num_classes = 2;
+  o.head_dropout = r.dropout;
+  auto spec = base_spec;
+  moerb::apply_recipe(r, o.transformer, spec);
+  Model model(o, spec);
+  moerb::Rng rng(1);
+  model.initialize(rng);
+  return model;
+}
+
+MoEClassifier make_moe(const moerb::Recipe& r) {
+  return make_model<MoEClassifier>(moe_spec(), r);
+}
+DenseClassifier make_dense_active(const moerb::Recipe& r) {
+  return make_model<DenseClassifier>(dense_spec(DenseMatch::active), r);
+}
+DenseClassifier make_dense_total(const moerb::Recipe& r) {
+  return make_model<DenseClassifier>(dense_spec(DenseMatch::total), r);
+}
+
+// kDistinctBatches · kBatch sequences of kSeqLen uniform token ids with uniform binary labels.
+std::vector<moerb::EncodedExample> synthetic_examples() {
+  moerb::Rng rng(2024);
+  std::vector<moerb::EncodedExample> out(static_cast<std::size_t>(kDistinctBatches * kBatch));
+  for (auto& e : out) {
+    e.ids.resize(static_cast<std::size_t>(kSeqLen));
+    for (auto& id : e.ids) id = static_cast<std::int32_t>(rng.uniform_index(kVocab));
+    e.label = static_cast<std::int32_t>(rng.uniform_index(2));
+  }
+  return out;
+}
+
+// Minor page faults of the process so far (0 where getrusage is missing): a step that keeps
+// allocating and freeing large buffers shows up as faults per step.
+double minor_page_faults() {
+#ifdef MOERB_BENCH_HAS_RUSAGE
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_minflt);
+#else
+  return 0.0;
+#endif
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// One optimizer step exactly as Trainer::fit runs it (one micro-batch, no FreeLB): zero_grad,
+// DataParallel::accumulate over contiguous shards weighted by their share of the batch with
+// ClassificationTask::work, clip_grad_norm, AdamW::step. Times each part.
+template <class Model>
+class TrainingStep {
+ public:
+  TrainingStep(Model& model, const moerb::Recipe& r)
+      : model_(&model), recipe_(r), workers_(model, r.threads), optimizer_(adamw_options(r)) {}
+
+  struct Timing {
+    double zero_grad = 0, accumulate = 0, clip = 0, optimizer = 0;
+  };
+
+  double run(std::span<const moerb::EncodedExample> batch, Index step, Timing& timing) {
+    using Task = moerb::ClassificationTask;
+    auto t = Clock::now();
+    moerb::zero_grad(*model_);
+    timing.zero_grad += seconds_since(t);
+
+    const moerb::Rng step_rng =
+        moerb::Rng(recipe_.seed).split(2).split(static_cast<std::uint64_t>(step));
+    const moerb::Rng micro_rng = step_rng.split(0);
+    const auto n =
+        std::min<std::size_t>(static_cast<std::size_t>(workers_.num_workers()), batch.size());
+    shards_.clear();
+    weights_.clear();
+    for (std::size_t s = 0; s < n; ++s) {
+      const std::size_t b = batch.size() * s / n, e = batch.size() * (s + 1) / n;
+      shards_.push_back(batch.subspan(b, e - b));
+      weights_.push_back(Task::weight(shards_.back()) / static_cast<double>(batch.size()));
+    }
+    t = Clock::now();
+    const double loss = workers_.accumulate(weights_, [&](Model& replica, Index s) {
+      const auto us = static_cast<std::uint64_t>(s);
+      moerb::ForwardContext ctx;
+      ctx.training = true;
+      ctx.rng = micro_rng.split(us);
+      moerb::Rng adv_rng = micro_rng.split(1000 + us);
+      return Task::work(replica, shards_[static_cast<std::size_t>(s)], ctx, recipe_.adversarial,
+                        adv_rng);
+    });
+    timing.accumulate += seconds_since(t);
+
+    t = Clock::now();
+    moerb::clip_grad_norm(*model_, recipe_.max_grad_norm);
+    timing.clip += seconds_since(t);
+
+    t = Clock::now();
+    optimizer_.step(*model_, recipe_.learning_rate);
+    timing.optimizer += seconds_since(t);
+    return loss;
+  }
+
+ private:
+  static moerb::AdamW::Options adamw_options(const moerb::Recipe& r) {
+    moerb::AdamW::Options o;
+    o.lr = r.learning_rate;
+    o.beta1 = r.adam_beta1;
+    o.beta2 = r.adam_beta2;
+    o.eps = r.adam_eps;
+    o.weight_decay = r.weight_decay;
+    o.decay_policy = moerb::WeightDecayPolicy::matrices_only;
+    return o;
+  }
+
+  Model* model_;
+  moerb::Recipe recipe_;
+  moerb::DataParallel<Model> workers_;
+  moerb::AdamW optimizer_;
+  std::vector<std::span<const moerb::EncodedExample>> shards_;
+  std::vector<double> weights_;
+};
+
+std::span<const moerb::EncodedExample> batch_of(const std::vector<moerb::EncodedExample>& data,
+                                                Index step) {
+  const auto b = static_cast<std::size_t>(step % kDistinctBatches);
+  return std::span<const moerb::EncodedExample>(data).subspan(b * static_cast<std::size_t>(kBatch),
+                                                              static_cast<std::size_t>(kBatch));
+}
+
+void set_parameter_counters(benchmark::State& state, Index parameters) {
+  state.counters["params_M"] = static_cast<double>(parameters) / 1e6;
+}
+
+void set_milliseconds_per_step(benchmark::State& state, const char* name, double seconds) {
+  state.counters[name] = benchmark::Counter(1e3 * seconds, benchmark::Counter::kAvgIterations);
+}
+
+// Args: workers.
+template <auto MakeModel>
+void BM_TrainStep(benchmark::State& state) {
+  const moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  auto model = MakeModel(r);
+  const auto data = synthetic_examples();
+  TrainingStep<decltype(model)> trainer(model, r);
+  typename TrainingStep<decltype(model)>::Timing timing;
+  Index step = 0;
+  trainer.run(batch_of(data, step), step, timing);  // warm-up: workspaces and optimizer state
+  ++step;
+  timing = {};
+  double loss = 0;
+  const double faults = minor_page_faults();
+  for (auto _ : state) {
+    loss = trainer.run(batch_of(data, step), step, timing);
+    ++step;
+  }
+  state.counters["page_faults"] =
+      benchmark::Counter(minor_page_faults() - faults, benchmark::Counter::kAvgIterations);
+  state.SetItemsProcessed(state.iterations() * kTokensPerStep);
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(kTokensPerStep), benchmark::Counter::kIsIterationInvariantRate);
+  set_milliseconds_per_step(state, "ms_zero_grad", timing.zero_grad);
+  set_milliseconds_per_step(state, "ms_accumulate", timing.accumulate);
+  set_milliseconds_per_step(state, "ms_clip", timing.clip);
+  set_milliseconds_per_step(state, "ms_adamw", timing.optimizer);
+  set_parameter_counters(state, moerb::parameter_count(model));
+  state.counters["last_loss"] = loss;
+}
+
+// Trainer::fit over kDistinctBatches steps per iteration (one epoch of the synthetic set). Args:
+// workers.
+template <auto MakeModel>
+void BM_TrainerFit(benchmark::State& state) {
+  moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  r.max_steps = kDistinctBatches;
+  auto model = MakeModel(r);
+  const auto data = synthetic_examples();
+  double fit_tokens_per_s = 0;
+  Index steps = 0;
+  for (auto _ : state) {
+    moerb::ClassifierTrainer<decltype(model)> trainer(model, r);
+    const moerb::TrainResult result = trainer.fit(data);
+    fit_tokens_per_s += result.tokens_per_second;
+    steps += result.steps;
+  }
+  state.SetItemsProcessed(steps * kTokensPerStep);
+  state.counters["tokens_per_s"] =
+      benchmark::Counter(static_cast<double>(steps * kTokensPerStep), benchmark::Counter::kIsRate);
+  state.counters["fit_tokens_per_s"] =
+      benchmark::Counter(fit_tokens_per_s, benchmark::Counter::kAvgIterations);
+}
+
+// One worker, without DataParallel: forward (with the loss), backward, clipping and AdamW timed
+// separately, as the step runs them.
+template <auto MakeModel>
+void BM_StepPhases(benchmark::State& state) {
+  const moerb::Recipe r = recipe(1);
+  auto model = MakeModel(r);
+  using Model = decltype(model);
+  using S = typename Model::Scalar;
+  const auto data = synthetic_examples();
+  moerb::AdamW::Options ao;
+  ao.weight_decay = r.weight_decay;
+  ao.decay_policy = moerb::WeightDecayPolicy::matrices_only;
+  moerb::AdamW optimizer(ao);
+  std::vector<std::int32_t> labels;
+  moerb::Matrix<S> d_logits;
+  double forward = 0, backward = 0, clip = 0, adamw = 0;
+  const auto one_step = [&](Index step) {
+    const moerb::TokenBatch batch =
+        moerb::ClassificationTask::make_batch(batch_of(data, step), labels);
+    moerb::ForwardContext ctx;
+    ctx.training = true;
+    ctx.rng = moerb::Rng(r.seed).split(static_cast<std::uint64_t>(step));
+    moerb::zero_grad(model);
+    auto t = Clock::now();
+    const auto& logits = model.forward(batch, ctx);
+    benchmark::DoNotOptimize(model.loss(logits, labels, d_logits) + model.aux_loss());
+    forward += seconds_since(t);
+    t = Clock::now();
+    model.backward(d_logits);
+    backward += seconds_since(t);
+    t = Clock::now();
+    moerb::clip_grad_norm(model, r.max_grad_norm);
+    clip += seconds_since(t);
+    t = Clock::now();
+    optimizer.step(model, r.learning_rate);
+    adamw += seconds_since(t);
+  };
+  Index step = 0;
+  one_step(step++);
+  forward = backward = clip = adamw = 0;
+  const double faults = minor_page_faults();
+  for (auto _ : state) one_step(step++);
+  state.counters["page_faults"] =
+      benchmark::Counter(minor_page_faults() - faults, benchmark::Counter::kAvgIterations);
+  state.SetItemsProcessed(state.iterations() * kTokensPerStep);
+  set_milliseconds_per_step(state, "ms_forward", forward);
+  set_milliseconds_per_step(state, "ms_backward", backward);
+  set_milliseconds_per_step(state, "ms_clip", clip);
+  set_milliseconds_per_step(state, "ms_adamw", adamw);
+}
+
+// DataParallel::accumulate with work that does nothing: copying the master's parameters into the
+// replicas, zeroing their gradients and reducing them into the master's. Args: workers.
+template <auto MakeModel>
+void BM_DataParallelOverhead(benchmark::State& state) {
+  const int workers = static_cast<int>(state.range(0));
+  auto model = MakeModel(recipe(workers));
+  moerb::DataParallel<decltype(model)> parallel(model, workers);
+  const std::vector<double> weights(static_cast<std::size_t>(workers), 1.0 / workers);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(parallel.accumulate(weights, [](auto&, Index) { return 0.0; }));
+  }
+}
+
+constexpr auto kMoE = &make_moe;
+constexpr auto kDenseActive = &make_dense_active;
+constexpr auto kDenseTotal = &make_dense_total;
+
+void workers_1_and_2(benchmark::internal::Benchmark* b) {
+  b->ArgName("workers")->Arg(1)->Arg(2);
+  b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(4.0);
+}
+
+void single(benchmark::internal::Benchmark* b) {
+  b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(4.0);
+}
+
+}  // namespace
+
+BENCHMARK(BM_TrainStep<kMoE>)->Name("BM_TrainStep/moe")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kDenseActive>)->Name("BM_TrainStep/dense_active")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kDenseTotal>)->Name("BM_TrainStep/dense_total")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainerFit<kMoE>)->Name("BM_TrainerFit/moe")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainerFit<kDenseActive>)->Name("BM_TrainerFit/dense_active")->Apply(workers_1_and_2);
+BENCHMARK(BM_StepPhases<kMoE>)->Name("BM_StepPhases/moe")->Apply(single);
+BENCHMARK(BM_StepPhases<kDenseActive>)->Name("BM_StepPhases/dense_active")->Apply(single);
+BENCHMARK(BM_DataParallelOverhead<kMoE>)
+    ->Name("BM_DataParallelOverhead/moe")
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
