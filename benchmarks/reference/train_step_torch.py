@@ -25,6 +25,13 @@ backward, clipping and the optimizer separately.
 --impl reference runs tests/reference/moe_transformer_torch.py's model instead (moerb's
 parameter layout, packed sequences with padded batched attention) with the same hyper-parameters.
 
+Threads: Debian's torch runs element-wise ops on an OpenMP pool (torch.set_num_threads) and GEMMs
+in OpenBLAS's own pthread pool (libopenblas0-pthread, OPENBLAS_NUM_THREADS, default: all cores),
+which set_num_threads does not change. With --threads 2 on a 2-core machine the spinning OpenMP
+threads and OpenBLAS's threads compete for the cores; --threads 1 (GEMMs still on 2 OpenBLAS
+threads) or OMP_WAIT_POLICY=PASSIVE is much faster there, and OPENBLAS_NUM_THREADS=1 --threads 1
+gives a true single-core run (benchmarks/RESULTS.md, "Training throughput (issue 3)").
+
 Run with Debian's python3-torch:  /usr/bin/python3 benchmarks/reference/train_step_torch.py
 """
 import argparse
@@ -249,8 +256,10 @@ def bench(kind, impl, a):
             loss = train_step(runner, step)
             step += 1
         rates.append(a.steps * BATCH * SEQ_LEN / (time.perf_counter() - t0))
-    line = (f"{impl:9s} {kind:12s} params {params / 1e6:7.4f}M  tokens/s median {statistics.median(rates):8.0f}"
-            f"  (runs: {', '.join(f'{r:.0f}' for r in rates)})  ms/step {1e3 * BATCH * SEQ_LEN / statistics.median(rates):7.1f}"
+    median = statistics.median(rates)
+    runs = ", ".join(f"{r:.0f}" for r in rates)
+    line = (f"{impl:9s} {kind:12s} params {params / 1e6:7.4f}M  tokens/s median {median:8.0f}"
+            f"  (runs: {runs})  ms/step {1e3 * BATCH * SEQ_LEN / median:7.1f}"
             f"  last loss {loss:.3f}")
     if a.phases:
         times = dict(forward=0.0, backward=0.0, clip=0.0, adamw=0.0)
