@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "moerb/core/error.hpp"
+#include "support/messages.hpp"
 
 namespace moerb::test {
 
@@ -49,18 +50,5 @@ class TempDir {
 };
 
 /// Predicate for BOOST_CHECK_EXCEPTION: the message contains every part.
-inline auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
-
+inline
 }  // namespace moerb::test

@@ -8,6 +8,7 @@
 
 #include "moerb/experts/ffn_expert.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::Activation;
 using moerb::ForwardContext;
@@ -18,6 +19,8 @@ using Matrix = moerb::Matrix<S>;
 using FFN = moerb::FFNExpert<double>;
 
 namespace {
+
+using moerb::test::message_has;
 
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double lo = -1.0, double hi = 1.0) {
   Matrix<double> m(rows, cols);
@@ -50,20 +53,6 @@ Matrix<double> reference_ffn(const FFN& f, const Matrix<double>& x) {
   Matrix<double> y = h * f.w_out().value;
   if (f.options().bias) y.rowwise() += f.b_out().value.row(0);
   return y;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 FFN make_ffn(Index d, Index h, Activation a, bool bias, double dropout, std::uint64_t seed) {

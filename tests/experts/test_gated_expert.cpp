@@ -9,6 +9,7 @@
 
 #include "moerb/experts/gated_expert.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::Activation;
 using moerb::ForwardContext;
@@ -18,6 +19,8 @@ template <class S>
 using Matrix = moerb::Matrix<S>;
 
 namespace {
+
+using moerb::test::message_has;
 
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double lo = -1.0, double hi = 1.0) {
   Matrix<double> m(rows, cols);
@@ -58,20 +61,6 @@ Matrix<double> reference_glu(G& g, const Matrix<double>& x) {
   Matrix<double> y = hidden * g.w_out().value;
   if (g.options().bias) y.rowwise() += g.b_out().value.row(0);
   return y;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 template <class G>

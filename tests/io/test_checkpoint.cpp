@@ -24,6 +24,7 @@
 #include "moerb/io/safetensors.hpp"
 #include "moerb/layers/moe_layer.hpp"
 #include "moerb/routing/bias_balanced_router.hpp"
+#include "support/messages.hpp"
 
 namespace fs = std::filesystem;
 using moerb::Dtype;
@@ -36,19 +37,7 @@ using Metadata = std::map<std::string, std::string>;
 
 namespace {
 
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
+using moerb::test::message_has;
 
 class TempDir {
  public:

@@ -21,6 +21,7 @@
 
 #include "moerb/core/rng.hpp"
 #include "support/golden.hpp"
+#include "support/messages.hpp"
 
 namespace fs = std::filesystem;
 using moerb::Dtype;
@@ -32,19 +33,7 @@ using Matrix = moerb::Matrix<S>;
 
 namespace {
 
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
+using moerb::test::message_has;
 
 /// A fresh directory under the system's temporary directory, removed with its contents.
 class TempDir {

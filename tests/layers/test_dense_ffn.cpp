@@ -21,6 +21,7 @@
 #include "moerb/routing/expert_choice_router.hpp"
 #include "moerb/routing/top_k_router.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::Activation;
 using moerb::DenseFFN;
@@ -35,24 +36,12 @@ using SwiGLU = moerb::SwiGLUExpert<double>;
 
 namespace {
 
+using moerb::test::message_has;
+
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double lo = -1.0, double hi = 1.0) {
   Matrix<double> m(rows, cols);
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.uniform(lo, hi);
   return m;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 // One step of L = Σ y ⊙ G + aux_loss(), written once for any FFN-like layer: compiles for both

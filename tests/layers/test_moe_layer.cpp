@@ -40,10 +40,13 @@
 #include "moerb/routing/top_k_router.hpp"
 #pragma GCC diagnostic pop
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 // Counts operator-new calls while `g_count_news` is set (std::vector growth and the like; Eigen's
 // own buffers are caught by the guard above).
 namespace {
+
+using moerb::test::message_has;
 std::atomic<bool> g_count_news{false};
 std::atomic<long> g_news{0};
 }  // namespace
@@ -125,20 +128,6 @@ Matrix<double> naive_moe(const Layer& moe, const Matrix<double>& x) {
     }
   }
   return y;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 /// Test fixture router: returns a hand-built Routing and records the d_weight of backward. It

@@ -11,6 +11,7 @@
 #include "moerb/nn/cross_entropy.hpp"
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::Index;
 using moerb::Rng;
@@ -21,24 +22,12 @@ using Ids = std::vector<std::int32_t>;
 
 namespace {
 
+using moerb::test::message_has;
+
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
   Matrix<double> m(rows, cols);
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.uniform(-1.0, 1.0);
   return m;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 // The textbook formulas, written out directly: −log(exp(z_t) / Σ exp(z)) and its gradient.

@@ -17,6 +17,7 @@
 #include "moerb/nn/layer_norm.hpp"
 #include "support/golden.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::ForwardContext;
 using moerb::Index;
@@ -28,24 +29,12 @@ using moerb::test::relative_error;
 
 namespace {
 
+using moerb::test::message_has;
+
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double lo = -1.0, double hi = 1.0) {
   Matrix<double> m(rows, cols);
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.uniform(lo, hi);
   return m;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 // Textbook layer norm in long double (two-pass), for comparisons that need more precision than

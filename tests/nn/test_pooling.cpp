@@ -8,6 +8,7 @@
 
 #include "moerb/nn/pooling.hpp"
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 using moerb::Index;
 using moerb::Pooling;
@@ -19,24 +20,12 @@ using Matrix = moerb::Matrix<S>;
 
 namespace {
 
+using moerb::test::message_has;
+
 Matrix<double> random_matrix(Index rows, Index cols, Rng& rng) {
   Matrix<double> m(rows, cols);
   for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.uniform(-1.0, 1.0);
   return m;
-}
-
-auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
 }
 
 }  // namespace

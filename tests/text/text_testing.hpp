@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "moerb/core/error.hpp"
+#include "support/messages.hpp"
 
 namespace moerb::test {
 
@@ -28,23 +29,9 @@ std::string message_of(F&& f) {
 }
 
 /// A BOOST_CHECK_EXCEPTION predicate: the message contains every part.
-inline auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
-
-/// A fresh directory under the system temporary directory, removed with its content on
-/// destruction.
-class ScratchDir {
+inline  /// A fresh directory under the system temporary directory, removed with its content on
+    /// destruction.
+    class ScratchDir {
  public:
   ScratchDir() {
     static std::atomic<int> counter{0};

@@ -12,6 +12,7 @@
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/types.hpp"
 #include "support/golden.hpp"
+#include "support/messages.hpp"
 
 namespace moerb::test {
 
@@ -68,22 +69,9 @@ void fill_toy(ToyModel<S>& m, double offset = 0.0) {
 }
 
 /// A predicate for BOOST_CHECK_EXCEPTION: the message contains every part.
-inline auto message_has(std::initializer_list<std::string> parts) {
-  std::vector<std::string> p(parts);
-  return [p](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& s : p) {
-      if (what.find(s) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << s << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
-
-/// Largest |a − b| over two equally shaped matrices.
-inline double max_abs_diff(const Matrix<double>& a, const Matrix<double>& b) {
+inline  /// Largest |a − b| over two equally shaped matrices.
+    inline double
+    max_abs_diff(const Matrix<double>& a, const Matrix<double>& b) {
   BOOST_REQUIRE_EQUAL(a.rows(), b.rows());
   BOOST_REQUIRE_EQUAL(a.cols(), b.cols());
   return (a - b).cwiseAbs().maxCoeff();

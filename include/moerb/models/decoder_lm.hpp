@@ -247,24 +247,23 @@ class DecoderLM {
   // ---- checkpoints -----------------------------------------------------------------------------
   [[nodiscard]] std::map<std::string, std::string> config_metadata() const {
     auto m = trunk_.metadata();
-    m["model"] = "DecoderLM";
-    m["tie_embeddings"] = options_.tie_embeddings ? "true" : "false";
-    m["head_bias"] = options_.head_bias ? "true" : "false";
+    for (auto& [key, value] : model_metadata()) m[key] = value;
     return m;
   }
+  /// Throws moerb::error naming the first architecture key where `metadata` differs from
+  /// config_metadata(): the trunk's, then the model's ("model" first).
   void check_config_metadata(const std::map<std::string, std::string>& metadata) const {
     constexpr std::string_view where = "DecoderLM checkpoint";
     trunk_.check_metadata(metadata, where);
-    const auto mine = config_metadata();
-    for (const auto& key : {"model", "tie_embeddings", "head_bias"}) {
-      const auto it = metadata.find(key);
-      require(it != metadata.end(), where, ": the metadata lacks '", key, "'");
-      require(it->second == mine.at(key), where, ": the checkpoint has ", key, " = ", it->second,
-              " but the model has ", mine.at(key));
-    }
+    require_metadata_matches(model_metadata(), metadata, where);
   }
 
  private:
+  std::vector<std::pair<std::string, std::string>> model_metadata() const {
+    return {{"model", "DecoderLM"},
+            {"tie_embeddings", options_.tie_embeddings ? "true" : "false"},
+            {"head_bias", options_.head_bias ? "true" : "false"}};
+  }
   static typename LMHead<S>::Options head_options(const Options& o) {
     typename LMHead<S>::Options h{};
     h.d_model = o.transformer.d_model;

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "moerb/core/context.hpp"
@@ -135,24 +136,24 @@ class EncoderClassifier {
   // ---- checkpoints -----------------------------------------------------------------------------
   [[nodiscard]] std::map<std::string, std::string> config_metadata() const {
     auto m = trunk_.metadata();
-    m["model"] = "EncoderClassifier";
-    m["num_classes"] = std::to_string(options_.num_classes);
-    m["pooling"] = options_.pooling == Pooling::mean ? "mean" : "first";
-    m["head_hidden"] = std::to_string(options_.head_hidden);
+    for (auto& [key, value] : model_metadata()) m[key] = value;
     return m;
   }
+  /// Throws moerb::error naming the first architecture key where `metadata` differs from
+  /// config_metadata(): the trunk's, then the model's ("model" first).
   void check_config_metadata(const std::map<std::string, std::string>& metadata) const {
     constexpr std::string_view where = "EncoderClassifier checkpoint";
     trunk_.check_metadata(metadata, where);
-    for (const auto& key : {"model", "num_classes", "pooling", "head_hidden"}) {
-      const auto it = metadata.find(key);
-      require(it != metadata.end(), where, ": the metadata lacks '", key, "'");
-      require(it->second == config_metadata().at(key), where, ": the checkpoint has ", key, " = ",
-              it->second, " but the model has ", config_metadata().at(key));
-    }
+    require_metadata_matches(model_metadata(), metadata, where);
   }
 
  private:
+  std::vector<std::pair<std::string, std::string>> model_metadata() const {
+    return {{"model", "EncoderClassifier"},
+            {"num_classes", std::to_string(options_.num_classes)},
+            {"pooling", options_.pooling == Pooling::mean ? "mean" : "first"},
+            {"head_hidden", std::to_string(options_.head_hidden)}};
+  }
   static typename ClassificationHead<S>::Options head_options(const Options& o) {
     require(o.num_classes >= 2, "EncoderClassifier: num_classes = ", o.num_classes,
             ", expected >= 2");

@@ -16,6 +16,19 @@ enum class PositionEncoding {
   rotary,   ///< RoPE inside attention (Su et al. 2021); no table
 };
 
+/// Throws moerb::error naming `where` and the first (key, value) of `expected`, in its order, that
+/// `file` (a checkpoint's metadata) lacks or has another value for.
+template <class Pairs>
+void require_metadata_matches(const Pairs& expected, const std::map<std::string, std::string>& file,
+                              std::string_view where) {
+  for (const auto& [key, value] : expected) {
+    const auto it = file.find(key);
+    require(it != file.end(), where, ": the checkpoint's metadata lacks '", key, "'");
+    require(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
+            " but the model has ", key, " = ", value);
+  }
+}
+
 struct TransformerConfig {
   Index vocab_size = 0;       ///< tokenizer vocabulary size (required)
   Index d_model = 0;          ///< width of the residual stream (required)
@@ -80,12 +93,7 @@ struct TransformerConfig {
   /// to_metadata) that differs from this configuration; dropout rates may differ.
   void check_metadata(const std::map<std::string, std::string>& metadata,
                       std::string_view where) const {
-    for (const auto& [key, value] : to_metadata()) {
-      const auto it = metadata.find(key);
-      require(it != metadata.end(), where, ": the checkpoint's metadata lacks '", key, "'");
-      require(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
-              " but the model has ", key, " = ", value);
-    }
+    require_metadata_matches(to_metadata(), metadata, where);
   }
 };
 

@@ -211,12 +211,7 @@ class TransformerTrunk {
   /// value for.
   void check_metadata(const std::map<std::string, std::string>& file,
                       std::string_view where) const {
-    for (const auto& [key, value] : metadata()) {
-      const auto it = file.find(key);
-      require(it != file.end(), where, ": the checkpoint's metadata lacks '", key, "'");
-      require(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
-              " but the model has ", key, " = ", value);
-    }
+    require_metadata_matches(metadata(), file, where);
   }
   /// The input of the last forward.
   [[nodiscard]] const TokenBatch& last_input() const {

@@ -44,7 +44,7 @@ class DataParallel {
   using S = Scalar;
 
   /// `num_workers` replicas of `master` (0 = available_threads()). `master` must outlive this.
-  DataParallel(Model& master, int num_workers) : master_(&master) {
+  DataParallel(Model& master, int num_workers) {
     const int n = num_workers > 0 ? num_workers : available_threads();
     replicas_.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) replicas_.push_back(master);
@@ -137,7 +137,6 @@ class DataParallel {
     }
   }
 
-  Model* master_;
   std::vector<Model> replicas_;
   std::vector<Parameter<S>*> master_params_;
   std::vector<Matrix<S>*> master_buffers_;

@@ -264,7 +264,7 @@ class Trainer {
         const bool eval_now =
             !dev.empty() && (recipe_.eval_every > 0 ? step % recipe_.eval_every == 0 : epoch_end);
         if (eval_now) {
-          const double metric = Task::evaluate(model, dev, std::max<Index>(recipe_.batch_size, 32));
+          const double metric = Task::evaluate(model, dev, eval_batch_size());
           entry.dev_metric = metric;
           if (bar) bar->set_metric(std::string(Task::metric_name), metric);
           const bool better = !result.best_dev_metric ||
@@ -300,10 +300,13 @@ class Trainer {
 
   /// The task's dev metric of the model on `examples`.
   double evaluate(std::span<const Example> examples) {
-    return Task::evaluate(*model_, examples, std::max<Index>(recipe_.batch_size, 32));
+    return Task::evaluate(*model_, examples, eval_batch_size());
   }
 
  private:
+  // Evaluation has no backward to keep memory for: batches of at least 32 sequences.
+  [[nodiscard]] Index eval_batch_size() const { return std::max<Index>(recipe_.batch_size, 32); }
+
   double total_weight(std::span<const Example> train, const std::vector<std::size_t>& order,
                       std::size_t begin, std::size_t end) const {
     double w = 0;
