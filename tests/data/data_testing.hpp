@@ -49,6 +49,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-/// Predicate for BOOST_CHECK_EXCEPTION: the message contains every part.
-inline
 }  // namespace moerb::test

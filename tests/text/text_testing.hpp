@@ -28,10 +28,9 @@ std::string message_of(F&& f) {
   return {};
 }
 
-/// A BOOST_CHECK_EXCEPTION predicate: the message contains every part.
-inline  /// A fresh directory under the system temporary directory, removed with its content on
-    /// destruction.
-    class ScratchDir {
+/// A fresh directory under the system temporary directory, removed with its content on
+/// destruction.
+class ScratchDir {
  public:
   ScratchDir() {
     static std::atomic<int> counter{0};

@@ -68,10 +68,8 @@ void fill_toy(ToyModel<S>& m, double offset = 0.0) {
   }
 }
 
-/// A predicate for BOOST_CHECK_EXCEPTION: the message contains every part.
-inline  /// Largest |a − b| over two equally shaped matrices.
-    inline double
-    max_abs_diff(const Matrix<double>& a, const Matrix<double>& b) {
+/// Largest |a − b| over two equally shaped matrices.
+inline double max_abs_diff(const Matrix<double>& a, const Matrix<double>& b) {
   BOOST_REQUIRE_EQUAL(a.rows(), b.rows());
   BOOST_REQUIRE_EQUAL(a.cols(), b.cols());
   return (a - b).cwiseAbs().maxCoeff();
