@@ -7,11 +7,12 @@ SwiGLU expert (w_out(silu(x·w_gate) * x·w_up)) and scatter-add the weighted ou
 count as moerb's benchmark, so the two GFLOP/s figures compare like with like.
 
 Run with Debian's python3-torch (OpenBLAS):  /usr/bin/python3 benchmarks/reference/moe_block_torch.py
-Options: --threads N (default: all cores), --tokens, --d-model, --d-ff, --experts, --k, --repeats,
+Options: --threads N (torch's OpenMP pool, default 1: Debian's torch runs GEMMs in OpenBLAS's own
+pthread pool on all cores whatever this says, and a second pool of 2 OpenMP threads oversubscribes a
+2-core machine, which makes the block 2.6x slower there), --tokens, --d-model, --d-ff, --experts, --k, --repeats,
 --sweep (E, k and T sweeps as in benchmarks/RESULTS.md), --dense (a dense SwiGLU FFN at equal active params).
 """
 import argparse
-import os
 import statistics
 import time
 
@@ -102,7 +103,7 @@ def bench(T, d, d_ff, E, k, repeats, dense=False):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tokens", type=int, default=2048)
     p.add_argument("--d-model", type=int, default=512)
     p.add_argument("--d-ff", type=int, default=1024)
