@@ -6,6 +6,7 @@
     if (!(x)) throw std::runtime_error("Eigen assertion failed: " #x); \
   } while (false)
 
+#include <omp.h>
 #include <Eigen/Core>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -40,6 +41,17 @@ AdamW adamw_from_golden(const GoldenFile& g, WeightDecayPolicy policy) {
   o.decay_policy = policy;
   return AdamW(o);
 }
+
+/// One float tensor of 311 × 257 = 79 927 entries: four full chunks of AdamW's parallel update and
+/// a ragged tail.
+struct BigModel {
+  using Scalar = float;
+  moerb::Parameter<float> w{311, 257};
+  template <class V>
+  void visit_parameters(V&& visitor, std::string_view prefix) {
+    visitor(std::string_view(moerb::join_name(prefix, "w")), w);
+  }
+};
 
 }  // namespace
 
@@ -211,6 +223,37 @@ BOOST_AUTO_TEST_CASE(steady_state_steps_do_not_allocate) {
   opt.step(m, 0.02);
   Eigen::internal::set_is_malloc_allowed(true);
   BOOST_TEST(opt.steps() == 3);
+}
+
+BOOST_AUTO_TEST_CASE(large_tensors_update_bit_identically_for_any_thread_count) {
+  BOOST_REQUIRE_GT(BigModel{}.w.size(), 4 * moerb::AdamWUpdate::update_chunk);
+  moerb::Rng rng(7);
+  BigModel start;
+  for (Index i = 0; i < start.w.size(); ++i) {
+    start.w.value.data()[i] = static_cast<float>(rng.uniform(-1.0, 1.0));
+  }
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    BigModel m = start;
+    AdamW opt;
+    moerb::Rng grads(11);
+    for (int k = 0; k < 3; ++k) {
+      for (Index i = 0; i < m.w.size(); ++i) {
+        m.w.grad.data()[i] = static_cast<float>(grads.uniform(-2.0, 2.0));
+      }
+      opt.step(m, 1e-3 * (k + 1));
+    }
+    return m.w.value;
+  };
+  const int saved = omp_get_max_threads();
+  const Matrix<float> one = run(1);
+  const Matrix<float> two = run(2);
+  const Matrix<float> three = run(3);
+  omp_set_num_threads(saved);
+  BOOST_TEST((one.array() == two.array()).all());
+  BOOST_TEST((one.array() == three.array()).all());
+  // And the parameters did move (the update is not skipped for large tensors).
+  BOOST_TEST((one.array() != start.w.value.array()).count() > one.size() / 2);
 }
 
 BOOST_AUTO_TEST_CASE(shape_change_of_a_name_is_an_error) {
