@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/messages.hpp"
 
 namespace {
 
@@ -22,18 +23,7 @@ using moerb::Matrix;
 using moerb::Rng;
 using moerb::Routing;
 
-auto message_has(std::initializer_list<std::string> parts) {
-  return [v = std::vector<std::string>(parts)](const moerb::error& e) {
-    const std::string what = e.what();
-    for (const auto& p : v) {
-      if (what.find(p) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << p << "'");
-        return false;
-      }
-    }
-    return true;
-  };
-}
+using moerb::test::message_has;
 
 template <class S>
 Matrix<S> random_matrix(Index rows, Index cols, std::uint64_t seed, double scale = 1.0) {
