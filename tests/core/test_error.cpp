@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "moerb/core/error.hpp"
 
@@ -47,9 +48,24 @@ BOOST_AUTO_TEST_CASE(error_is_an_invalid_argument) {
 }
 
 BOOST_AUTO_TEST_CASE(require_concatenates_the_message) {
-  BOOST_CHECK_NO_THROW(moerb::require(true, "never ", 1));
-  const std::string msg = message_of([] { moerb::require(false, "Router: k = ", 9, " > ", 8); });
+  BOOST_CHECK_NO_THROW(MOERB_REQUIRE(true, "never ", 1));
+  const std::string msg = message_of([] { MOERB_REQUIRE(false, "Router: k = ", 9, " > ", 8); });
   BOOST_TEST(msg == "Router: k = 9 > 8");
+}
+
+BOOST_AUTO_TEST_CASE(require_evaluates_its_message_only_when_the_check_fails) {
+  // The message may index what the condition guards: on the success path it must not run at all.
+  const std::vector<int> empty;
+  int evaluations = 0;
+  const auto counted = [&] {
+    ++evaluations;
+    return "counted";
+  };
+  BOOST_CHECK_NO_THROW(MOERB_REQUIRE(empty.empty(), "first is ", empty[0], counted()));
+  BOOST_TEST(evaluations == 0);
+  const std::string msg = message_of([&] { MOERB_REQUIRE(false, counted(), " ", 1.5); });
+  BOOST_TEST(evaluations == 1);
+  BOOST_TEST(msg == "counted 1.5");
 }
 
 BOOST_AUTO_TEST_CASE(require_shape_names_where_what_expected_actual) {

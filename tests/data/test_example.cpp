@@ -129,6 +129,19 @@ BOOST_AUTO_TEST_CASE(label_mapping_resolves_values_names_and_integers) {
                         message_has({"where", "1 label_values for 2 label_names"}));
   BOOST_CHECK_EXCEPTION(moerb::detail::LabelMapping({"a", "a"}, {}, "where"), moerb::error,
                         message_has({"label name 'a' appears twice"}));
+  BOOST_CHECK_EXCEPTION(moerb::detail::LabelMapping({"a", "b"}, {"x", "x"}, "where"), moerb::error,
+                        message_has({"label value 'x' appears twice"}));
+}
+
+// Regression (found by clang's UBSan under the fuzzer): with no label_values the constructor's
+// duplicate check used to build its message from values_[i] on the success path, indexing an empty
+// vector. The common case (GLUE, SNLI: names only) must construct and resolve cleanly.
+BOOST_AUTO_TEST_CASE(label_mapping_without_values_uses_names_and_integers) {
+  const moerb::detail::LabelMapping m({"entailment", "neutral", "contradiction"}, {}, "test");
+  BOOST_TEST(m.size() == 3u);
+  BOOST_TEST(m.from_string("contradiction").value() == 2);
+  BOOST_TEST(m.from_string("1").value() == 1);
+  BOOST_TEST(!m.from_string("e").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(bad_line_policy_throws_or_counts) {

@@ -114,8 +114,8 @@ struct ToyModel {
   [[nodiscard]] Metadata config_metadata() const { return {{"toy.width", std::to_string(width)}}; }
   void check_config_metadata(const Metadata& metadata) const {
     const auto it = metadata.find("toy.width");
-    moerb::require(it != metadata.end(), "ToyModel: the checkpoint has no toy.width");
-    moerb::require(it->second == std::to_string(width), "ToyModel: the checkpoint has width ",
+    MOERB_REQUIRE(it != metadata.end(), "ToyModel: the checkpoint has no toy.width");
+    MOERB_REQUIRE(it->second == std::to_string(width), "ToyModel: the checkpoint has width ",
                    it->second, ", this model ", width);
   }
 };

@@ -11,6 +11,17 @@
 
 #include "moerb/core/types.hpp"
 
+/// Throws moerb::error with the concatenated message parts when `condition` is false.
+///
+/// A macro, not a function, so that the message parts are evaluated only when the check fails: a
+/// part may index or dereference what the condition guards (`MOERB_REQUIRE(i < v.size(), v[i])`),
+/// and building the message costs nothing on the success path.
+#define MOERB_REQUIRE(condition, ...)     \
+  do {                                    \
+    if (!(condition)) [[unlikely]]        \
+      ::moerb::detail::fail(__VA_ARGS__); \
+  } while (false)
+
 namespace moerb {
 
 /// Raised for every invalid argument or input moerb detects (shapes, ranges, non-finite values).
@@ -28,13 +39,13 @@ template <class... Parts>
   return os.str();
 }
 
-}  // namespace detail
-
-/// Throws moerb::error with the concatenated message when `condition` is false.
+/// Builds the message and throws; out of line and cold so that the checks cost one branch.
 template <class... Parts>
-void require(bool condition, const Parts&... parts) {
-  if (!condition) throw error(detail::concat(parts...));
+[[noreturn, gnu::noinline, gnu::cold]] void fail(const Parts&... parts) {
+  throw error(concat(parts...));
 }
+
+}  // namespace detail
 
 /// `where`: the calling function, e.g. "MoELayer::forward"; `what`: the argument, e.g. "x".
 template <class Derived>

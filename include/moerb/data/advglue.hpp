@@ -80,7 +80,7 @@ inline nlohmann::ordered_json read_json_file(const std::filesystem::path& path,
 /// Names of the tasks present in an AdvGLUE file, in the file's order.
 [[nodiscard]] inline std::vector<std::string> advglue_tasks_in(const std::filesystem::path& path) {
   const nlohmann::ordered_json root = detail::read_json_file(path, "advglue_tasks_in");
-  require(root.is_object(), "advglue_tasks_in: ", path.string(),
+  MOERB_REQUIRE(root.is_object(), "advglue_tasks_in: ", path.string(),
           ": expected a JSON object mapping task names to record lists, found a ",
           root.type_name());
   std::vector<std::string> names;
@@ -103,7 +103,7 @@ inline nlohmann::ordered_json read_json_file(const std::filesystem::path& path,
 
   const nlohmann::ordered_json root = detail::read_json_file(path, "read_advglue");
   const std::string file = path.string();
-  require(root.is_object(), "read_advglue: ", file,
+  MOERB_REQUIRE(root.is_object(), "read_advglue: ", file,
           ": expected a JSON object mapping task names to record lists, found a ",
           root.type_name());
   const auto records = root.find(std::string(task));
@@ -114,7 +114,7 @@ inline nlohmann::ordered_json read_json_file(const std::filesystem::path& path,
                                "' (tasks in the file: ", detail::join(present, ", "), ")"));
   }
   const AdvGlueTask& layout = advglue_task(task);
-  require(records->is_array(), "read_advglue: ", file, ": task '", task, "' is a ",
+  MOERB_REQUIRE(records->is_array(), "read_advglue: ", file, ": task '", task, "' is a ",
           records->type_name(), ", expected a list of records");
   const detail::LabelMapping labels(layout.label_names, {}, "read_advglue");
   const std::string text_a(layout.text_a), text_b(layout.text_b);

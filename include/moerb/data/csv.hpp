@@ -43,7 +43,7 @@ class DelimitedReader {
   /// `source` names the input in error messages (usually the file path).
   DelimitedReader(std::istream& in, std::string source, CsvDialect dialect = {})
       : in_(in), source_(std::move(source)), dialect_(dialect) {
-    require(dialect_.delimiter != '\n' && dialect_.delimiter != '\r' &&
+    MOERB_REQUIRE(dialect_.delimiter != '\n' && dialect_.delimiter != '\r' &&
                 !(dialect_.quoting == Quoting::rfc4180 && dialect_.delimiter == '"'),
             "DelimitedReader: delimiter '", dialect_.delimiter, "' cannot separate fields");
   }
@@ -180,14 +180,14 @@ struct CsvTable {
   /// Index of column `name`; throws naming the column, the source and the columns it has.
   [[nodiscard]] std::size_t column(std::string_view name) const {
     const auto c = find_column(name);
-    require(c.has_value(), source, ": no column '", name,
+    MOERB_REQUIRE(c.has_value(), source, ": no column '", name,
             "' (columns: ", detail::join(header, ", "), ")");
     return *c;
   }
 
   /// The field of `row` in column `name`.
   [[nodiscard]] const std::string& at(std::size_t row, std::string_view name) const {
-    require(row < rows.size(), source, ": row ", row, " out of range (", rows.size(), " rows)");
+    MOERB_REQUIRE(row < rows.size(), source, ": row ", row, " out of range (", rows.size(), " rows)");
     return rows[row][column(name)];
   }
 };
@@ -199,7 +199,7 @@ struct CsvTable {
   DelimitedReader reader(in, std::move(source), dialect);
   CsvTable table;
   table.source = reader.source();
-  require(reader.next(table.header), table.source, ": empty input, expected a header row");
+  MOERB_REQUIRE(reader.next(table.header), table.source, ": empty input, expected a header row");
   std::vector<std::string> fields;
   while (reader.next(fields)) {
     if (fields.size() != table.header.size()) {

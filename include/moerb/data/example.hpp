@@ -45,7 +45,7 @@ struct TextDataset {
     for (std::size_t i = 0; i < examples.size(); ++i) {
       const std::int32_t label = examples[i].label;
       if (label == -1) continue;
-      require(label >= 0 && static_cast<std::size_t>(label) < label_names.size(), "TextDataset '",
+      MOERB_REQUIRE(label >= 0 && static_cast<std::size_t>(label) < label_names.size(), "TextDataset '",
               name, "': example ", i, " has label ", label, ", expected -1 or in [0, ",
               label_names.size(), ")");
       ++counts[static_cast<std::size_t>(label)];
@@ -149,7 +149,7 @@ struct DatasetSplit {
 /// label names; their names get the suffixes "/first" and "/second".
 [[nodiscard]] inline DatasetSplit split_dataset(const TextDataset& dataset, double first_fraction,
                                                 std::uint64_t seed, bool stratified = true) {
-  require(first_fraction >= 0.0 && first_fraction <= 1.0,
+  MOERB_REQUIRE(first_fraction >= 0.0 && first_fraction <= 1.0,
           "split_dataset: first_fraction = ", first_fraction, ", expected in [0, 1]");
   const std::size_t classes = dataset.label_names.size();
   // Group 0 holds unlabeled examples, group c + 1 class c; one group when not stratified.
@@ -192,12 +192,12 @@ class LabelMapping {
   LabelMapping(std::vector<std::string> names, std::vector<std::string> values,
                std::string_view where)
       : names_(std::move(names)), values_(std::move(values)) {
-    require(values_.empty() || values_.size() == names_.size(), where, ": ", values_.size(),
+    MOERB_REQUIRE(values_.empty() || values_.size() == names_.size(), where, ": ", values_.size(),
             " label_values for ", names_.size(), " label_names; give one spelling per label name");
     for (std::size_t i = 0; i < names_.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
-        require(names_[i] != names_[j], where, ": label name '", names_[i], "' appears twice");
-        require(values_.empty() || values_[i] != values_[j], where, ": label value '", values_[i],
+        MOERB_REQUIRE(names_[i] != names_[j], where, ": label name '", names_[i], "' appears twice");
+        MOERB_REQUIRE(values_.empty() || values_[i] != values_[j], where, ": label value '", values_[i],
                 "' appears twice");
       }
     }

@@ -116,8 +116,8 @@ struct GlueTsvFields {
   detail::BadLinePolicy policy(options, rep);
 
   const bool labelled = !fields.label.empty();
-  require(!fields.text_a.empty(), "read_glue_tsv(", source, "): fields.text_a is empty");
-  require(!labelled || !fields.label_names.empty(), "read_glue_tsv(", source,
+  MOERB_REQUIRE(!fields.text_a.empty(), "read_glue_tsv(", source, "): fields.text_a is empty");
+  MOERB_REQUIRE(!labelled || !fields.label_names.empty(), "read_glue_tsv(", source,
           "): fields.label_names is empty; give the class names for column '", fields.label,
           "' (e.g. {\"negative\", \"positive\"} for SST-2)");
   const detail::LabelMapping labels(fields.label_names, fields.label_values,
@@ -125,7 +125,7 @@ struct GlueTsvFields {
 
   DelimitedReader reader(in, source, CsvDialect::tsv());
   std::vector<std::string> header;
-  require(reader.next(header), source, ": empty file, expected a header row");
+  MOERB_REQUIRE(reader.next(header), source, ": empty file, expected a header row");
   CsvTable columns;  // only for the column lookup and its error message
   columns.source = source;
   columns.header = header;

@@ -144,8 +144,8 @@ JsonLabel json_label_member(const Json& object, const std::string& key, const La
   rep = ReadReport{};
   detail::BadLinePolicy policy(options, rep);
   const bool labelled = !fields.label.empty();
-  require(!fields.text_a.empty(), "read_jsonl(", source, "): fields.text_a is empty");
-  require(!labelled || !fields.label_names.empty(), "read_jsonl(", source,
+  MOERB_REQUIRE(!fields.text_a.empty(), "read_jsonl(", source, "): fields.text_a is empty");
+  MOERB_REQUIRE(!labelled || !fields.label_names.empty(), "read_jsonl(", source,
           "): fields.label_names is empty; give the class names for member '", fields.label, "'");
   const detail::LabelMapping labels(fields.label_names, fields.label_values,
                                     detail::concat("read_jsonl(", source, ")"));

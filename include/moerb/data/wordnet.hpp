@@ -87,7 +87,7 @@ inline constexpr std::array<std::string_view, 45> wordnet_lexicographer_files = 
 
 /// Name of lexicographer file `filenum` (0..44); throws otherwise.
 [[nodiscard]] inline std::string_view wordnet_lexname(int filenum) {
-  require(filenum >= 0 && filenum < static_cast<int>(wordnet_lexicographer_files.size()),
+  MOERB_REQUIRE(filenum >= 0 && filenum < static_cast<int>(wordnet_lexicographer_files.size()),
           "wordnet_lexname: lex_filenum = ", filenum, ", expected in [0, 44]");
   return wordnet_lexicographer_files[static_cast<std::size_t>(filenum)];
 }
@@ -326,7 +326,7 @@ class WordNet {
     auto read = [&](std::string_view name) {
       const std::filesystem::path file = options.dir / name;
       std::error_code ec;
-      require(std::filesystem::is_regular_file(file, ec), "WordNet::load: no ", file.string(),
+      MOERB_REQUIRE(std::filesystem::is_regular_file(file, ec), "WordNet::load: no ", file.string(),
               "; install the WordNet 3.0 database (Debian/Ubuntu: apt-get install wordnet-base) "
               "or set WordNet::Options::dir to the directory holding data.noun and data.verb");
       std::ifstream in = detail::open_input(file, "WordNet::load");
@@ -367,7 +367,7 @@ class WordNet {
     if (targets.empty()) return nullptr;
     const Synset* parent =
         s.ss_type == 'v' ? find_verb(targets.front()) : find_noun(targets.front());
-    if (parent == nullptr) {  // not require(): s.id() would be formatted on every call
+    if (parent == nullptr) {  // not MOERB_REQUIRE(): s.id() would be formatted on every call
       throw error(detail::concat("WordNet: synset ", s.id(), " has hypernym offset ",
                                  targets.front(), " that is not in the database"));
     }
@@ -395,7 +395,7 @@ class WordNet {
     map.reserve(synsets.size());
     for (std::size_t i = 0; i < synsets.size(); ++i) {
       const bool inserted = map.emplace(synsets[i].offset, i).second;
-      require(inserted, "WordNet: two ", what, " synsets have offset ", synsets[i].offset);
+      MOERB_REQUIRE(inserted, "WordNet: two ", what, " synsets have offset ", synsets[i].offset);
     }
   }
 
@@ -537,7 +537,7 @@ inline constexpr std::size_t wordnet_assignment_attempts = 64;
 /// `min_count`.
 inline std::vector<int> wordnet_noun_categories(const std::vector<std::string>& categories,
                                                 std::size_t min_count, std::string_view where) {
-  require(categories.size() >= min_count, where, ": ", categories.size(),
+  MOERB_REQUIRE(categories.size() >= min_count, where, ": ", categories.size(),
           " categories, expected at least ", min_count);
   std::vector<int> numbers;
   for (const std::string& name : categories) {
@@ -550,7 +550,7 @@ inline std::vector<int> wordnet_noun_categories(const std::vector<std::string>& 
       throw error(concat(where, ": '", name, "' is not a noun lexicographer file (one of ",
                          join(nouns, ", "), ")"));
     }
-    require(std::find(numbers.begin(), numbers.end(), *n) == numbers.end(), where, ": category '",
+    MOERB_REQUIRE(std::find(numbers.begin(), numbers.end(), *n) == numbers.end(), where, ": category '",
             name, "' is listed twice");
     numbers.push_back(*n);
   }
@@ -558,7 +558,7 @@ inline std::vector<int> wordnet_noun_categories(const std::vector<std::string>& 
 }
 
 inline void check_fraction(double value, std::string_view where, std::string_view what) {
-  require(value >= 0.0 && value < 1.0, where, ": ", what, " = ", value, ", expected in [0, 1)");
+  MOERB_REQUIRE(value >= 0.0 && value < 1.0, where, ": ", what, " = ", value, ", expected in [0, 1)");
 }
 
 /// Usable noun synsets per lexicographer file: non-empty definition that no other noun synset
@@ -660,10 +660,10 @@ inline WordNetTask wordnet_topic_splits(const std::vector<std::vector<const Syns
                                         std::string_view task_name) {
   std::size_t n = max_per_class;
   for (const int c : classes) n = std::min(n, usable[static_cast<std::size_t>(c)].size());
-  require(n > 0, task_name, ": a category has no usable synsets");
+  MOERB_REQUIRE(n > 0, task_name, ": a category has no usable synsets");
   const std::size_t n_test = rounded_share(test_fraction, n);
   const std::size_t n_dev = rounded_share(dev_fraction, n);
-  require(n_test + n_dev < n, task_name, ": dev_fraction + test_fraction leave no training data (",
+  MOERB_REQUIRE(n_test + n_dev < n, task_name, ": dev_fraction + test_fraction leave no training data (",
           n, " synsets per class)");
   WordNetTask task;
   task.train = wordnet_dataset(concat(task_name, "/train"), names);
@@ -791,7 +791,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
     const WordNet& wn, const WordNetSubpopulationOptions& options = {}) {
   constexpr std::string_view where = "wordnet_subpopulation_task";
   const std::vector<int> classes = detail::wordnet_noun_categories(options.categories, 2, where);
-  require(options.target_share > 0.0 && options.target_share < 1.0, where,
+  MOERB_REQUIRE(options.target_share > 0.0 && options.target_share < 1.0, where,
           ": target_share = ", options.target_share, ", expected in (0, 1)");
   detail::check_fraction(options.dev_fraction, where, "dev_fraction");
   require_positive(options.max_train_per_class, where, "max_train_per_class");
@@ -813,7 +813,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
                                                        file, options);
     std::erase_if(groups,
                   [&](const auto& g) { return g.second.size() < options.min_subpopulation_size; });
-    require(groups.size() >= 2, where, ": category ", options.categories[k], " has ", groups.size(),
+    MOERB_REQUIRE(groups.size() >= 2, where, ": category ", options.categories[k], " has ", groups.size(),
             " subpopulation(s) of at least ", options.min_subpopulation_size,
             " synsets; need 2 (lower depth or min_subpopulation_size)");
     // Whole subpopulations go to one side. Greedy assignment in a random order (the side further
@@ -866,7 +866,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
     n_target = std::min(n_target, target[k].synsets);
   }
   const std::size_t n_dev = detail::rounded_share(options.dev_fraction, n_source);
-  require(n_dev < n_source, where, ": dev_fraction leaves no training data");
+  MOERB_REQUIRE(n_dev < n_source, where, ": dev_fraction leaves no training data");
 
   WordNetTask task;
   task.train = detail::wordnet_dataset("wordnet_subpopulation/train", options.categories);
@@ -962,7 +962,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
                                   pool.begin(), pool.end(),
                                   [](const Synset* s) { return !s->examples.empty(); })));
   }
-  require(n_test > 0, where, ": a category has no synset with an example sentence");
+  MOERB_REQUIRE(n_test > 0, where, ": a category has no synset with an example sentence");
   // Test synsets first; the train pool is the rest of the class.
   std::vector<std::vector<const Synset*>> test_synsets(classes.size()), train_pool(classes.size());
   std::size_t n_train = options.max_train_per_class;
@@ -982,7 +982,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
     n_train = std::min(n_train, train_pool[k].size());
   }
   const std::size_t n_dev = detail::rounded_share(options.dev_fraction, n_train);
-  require(n_dev < n_train, where, ": dev_fraction leaves no training data");
+  MOERB_REQUIRE(n_dev < n_train, where, ": dev_fraction leaves no training data");
 
   WordNetTask task;
   task.train = detail::wordnet_dataset("wordnet_style_shift/train", options.categories);
@@ -1033,7 +1033,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
   const std::vector<int> ood_classes =
       detail::wordnet_noun_categories(options.ood_categories, 1, where);
   for (std::size_t i = 0; i < ood_classes.size(); ++i) {
-    require(std::find(classes.begin(), classes.end(), ood_classes[i]) == classes.end(), where,
+    MOERB_REQUIRE(std::find(classes.begin(), classes.end(), ood_classes[i]) == classes.end(), where,
             ": OOD category '", options.ood_categories[i], "' is also an in-distribution class");
   }
   detail::check_fraction(options.dev_fraction, where, "dev_fraction");
@@ -1047,7 +1047,7 @@ wordnet_subpopulation_groups(const WordNet& wn, const std::vector<const Synset*>
   std::size_t n_ood = options.ood_per_category;
   for (const int c : ood_classes)
     n_ood = std::min(n_ood, usable[static_cast<std::size_t>(c)].size());
-  require(n_ood > 0, where, ": an OOD category has no usable synsets");
+  MOERB_REQUIRE(n_ood > 0, where, ": an OOD category has no usable synsets");
   task.ood = detail::wordnet_dataset("wordnet_ood/ood", options.categories);
   const Rng root(options.seed);
   for (std::size_t k = 0; k < ood_classes.size(); ++k) {

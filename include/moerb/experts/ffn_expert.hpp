@@ -119,7 +119,7 @@ class FFNExpert {
   /// (n × d_model) with ∂L/∂in and accumulates the gradients of the parameters that are not frozen.
   void backward(MatrixCRef<S> in, MatrixCRef<S> d_out, MatrixRef<S> d_in) {
     constexpr std::string_view where = "FFNExpert::backward";
-    require(rows_ >= 0, where, ": called before forward");
+    MOERB_REQUIRE(rows_ >= 0, where, ": called before forward");
     const Index n = rows_;
     const Index d = options_.d_model;
     const Index h = options_.d_ff;

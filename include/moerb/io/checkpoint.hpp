@@ -63,7 +63,7 @@ std::vector<std::pair<std::string, Matrix<typename M::Scalar>*>> checkpoint_tens
   std::vector<std::pair<std::string, Matrix<S>*>> tensors;
   std::set<std::string, std::less<>> seen;
   const auto add = [&](std::string_view name, Matrix<S>& value) {
-    require(seen.emplace(name).second, where, ": the model visits the name '", name, "' twice");
+    MOERB_REQUIRE(seen.emplace(name).second, where, ": the model visits the name '", name, "' twice");
     tensors.emplace_back(std::string(name), &value);
   };
   model.visit_parameters([&](std::string_view name, Parameter<S>& p) { add(name, p.value); },

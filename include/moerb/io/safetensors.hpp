@@ -253,11 +253,11 @@ requires FloatingScalar<typename Derived::Scalar>
   std::uint64_t count = 1;
   for (const std::uint64_t dim : shape) {
     const auto next = detail::io::checked_multiply(count, dim);
-    require(next.has_value(), "make_tensor_record: tensor '", name, "': shape ",
+    MOERB_REQUIRE(next.has_value(), "make_tensor_record: tensor '", name, "': shape ",
             detail::io::shape_string(shape), " overflows");
     count = *next;
   }
-  require(count == static_cast<std::uint64_t>(values.size()), "make_tensor_record: tensor '", name,
+  MOERB_REQUIRE(count == static_cast<std::uint64_t>(values.size()), "make_tensor_record: tensor '", name,
           "': shape ", detail::io::shape_string(shape), " holds ", count, " elements, values have ",
           values.size(), " (", values.rows(), "×", values.cols(), ")");
   TensorRecord record = make_tensor_record(std::move(name), values, dtype);
@@ -282,14 +282,14 @@ inline void write_safetensors(const std::filesystem::path& path,
   const std::string where = detail::concat("write_safetensors('", path.string(), "')");
   std::map<std::string, const TensorRecord*> by_name;
   for (const TensorRecord& t : tensors) {
-    require(t.name != "__metadata__", where,
+    MOERB_REQUIRE(t.name != "__metadata__", where,
             ": \"__metadata__\" is reserved for the metadata and cannot name a tensor");
-    require(by_name.emplace(t.name, &t).second, where, ": tensor name '",
+    MOERB_REQUIRE(by_name.emplace(t.name, &t).second, where, ": tensor name '",
             detail::io::printable(t.name), "' appears twice");
     const auto expected = detail::io::tensor_byte_count(t.shape, t.dtype);
-    require(expected.has_value(), where, ": tensor '", detail::io::printable(t.name), "': shape ",
+    MOERB_REQUIRE(expected.has_value(), where, ": tensor '", detail::io::printable(t.name), "': shape ",
             detail::io::shape_string(t.shape), " × ", dtype_size(t.dtype), " bytes overflows");
-    require(*expected == t.bytes.size(), where, ": tensor '", detail::io::printable(t.name),
+    MOERB_REQUIRE(*expected == t.bytes.size(), where, ": tensor '", detail::io::printable(t.name),
             "': shape ", detail::io::shape_string(t.shape), " of ", dtype_name(t.dtype), " needs ",
             *expected, " bytes, the record has ", t.bytes.size());
   }
@@ -312,7 +312,7 @@ inline void write_safetensors(const std::filesystem::path& path,
                                detail::io::printable(e.what()), ")"));
   }
   text.append((8 - text.size() % 8) % 8, ' ');
-  require(text.size() <= safetensors_max_header_bytes, where, ": the header would be ", text.size(),
+  MOERB_REQUIRE(text.size() <= safetensors_max_header_bytes, where, ": the header would be ", text.size(),
           " bytes, over the ", safetensors_max_header_bytes, "-byte limit");
 
   moerb::detail::write_file_atomically(path, where, [&](const moerb::detail::WriteChunk& write) {

@@ -24,7 +24,7 @@ namespace moerb::kernels {
 template <class S>
 void topk(const S* x, Index n, Index k, Index* idx, S* val) {
   static_assert(FloatingScalar<S>, "moerb::kernels::topk: S must be float or double");
-  require(k >= 1 && k <= n, "topk: k = ", k, ", expected in [1, n = ", n, "]");
+  MOERB_REQUIRE(k >= 1 && k <= n, "topk: k = ", k, ", expected in [1, n = ", n, "]");
 #if MOERB_KERNELS_SIMD
   if constexpr (detail::simd_enabled<S>) {
     // Measured with benchmarks/bench_kernels.cpp (BM_topk_strategy, AVX2): selection is faster
@@ -45,7 +45,7 @@ void topk(const S* x, Index n, Index k, Index* idx, S* val) {
 /// they already have that shape). Throws moerb::error unless 1 <= k <= n.
 template <class S>
 void topk_rows(const Matrix<S>& in, Index k, IndexMatrix& idx, Matrix<S>& val) {
-  require(k >= 1 && k <= in.cols(), "topk_rows: k = ", k, ", expected in [1, ", in.cols(), "]");
+  MOERB_REQUIRE(k >= 1 && k <= in.cols(), "topk_rows: k = ", k, ", expected in [1, ", in.cols(), "]");
   idx.resize(in.rows(), k);
   val.resize(in.rows(), k);
   for (Index r = 0; r < in.rows(); ++r) {

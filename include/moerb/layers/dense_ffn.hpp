@@ -88,7 +88,7 @@ class DenseFFN {
   /// dy = ∂L/∂y; accumulates the gradients of the parameters that are not frozen.
   const Matrix<Scalar>& backward(const Matrix<Scalar>& x, const Matrix<Scalar>& dy) {
     constexpr std::string_view where = "DenseFFN::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, input_dim(), where, "x");
     require_shape(dy, rows_, output_dim(), where, "dy");
     detail::require_all_finite(dy, where, "dy");
@@ -124,7 +124,7 @@ concept HiddenWidthSizable = Expert<X> && requires(typename X::Options o) {
 /// c = d_model with biases else 0), so H = max(1, round((target_params − c) / a)).
 template <HiddenWidthSizable X>
 Index dense_hidden_for_params(const typename X::Options& base, double target_params) {
-  require(std::isfinite(target_params) && target_params > 0,
+  MOERB_REQUIRE(std::isfinite(target_params) && target_params > 0,
           "dense_hidden_for_params: "
           "target_params = ",
           target_params, ", expected a finite value > 0");

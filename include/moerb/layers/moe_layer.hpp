@@ -74,23 +74,23 @@ class MoELayer {
   MoELayer(R router, const Options& options) : router_(std::move(router)), options_(options) {
     constexpr std::string_view where = "MoELayer";
     const Index E = router_.num_experts();
-    require(E > 0, where, ": router.num_experts() = ", E, ", expected > 0");
-    require(options_.num_shared_experts >= 0, where,
+    MOERB_REQUIRE(E > 0, where, ": router.num_experts() = ", E, ", expected > 0");
+    MOERB_REQUIRE(options_.num_shared_experts >= 0, where,
             ": Options::num_shared_experts = ", options_.num_shared_experts, ", expected >= 0");
     experts_.reserve(static_cast<std::size_t>(E));
     for (Index e = 0; e < E; ++e) experts_.emplace_back(options_.expert);
     const X& first = experts_.front();
-    require(first.input_dim() == router_.input_dim(), where,
+    MOERB_REQUIRE(first.input_dim() == router_.input_dim(), where,
             ": expert input_dim = ", first.input_dim(),
             ", expected the router's input_dim = ", router_.input_dim());
     const ExpertOptions shared_options = options_.shared_expert.value_or(options_.expert);
     shared_.reserve(static_cast<std::size_t>(options_.num_shared_experts));
     for (Index i = 0; i < options_.num_shared_experts; ++i) shared_.emplace_back(shared_options);
     if (!shared_.empty()) {
-      require(shared_.front().input_dim() == input_dim(), where,
+      MOERB_REQUIRE(shared_.front().input_dim() == input_dim(), where,
               ": shared expert input_dim = ", shared_.front().input_dim(), ", expected ",
               input_dim());
-      require(shared_.front().output_dim() == output_dim(), where,
+      MOERB_REQUIRE(shared_.front().output_dim() == output_dim(), where,
               ": shared expert output_dim = ", shared_.front().output_dim(), ", expected ",
               output_dim(), " (the routed experts' output_dim)");
     }
@@ -301,7 +301,7 @@ class MoELayer {
   ///   ∂L/∂out[a] = weight[a] · dy[t_a],   ∂L/∂weight[a] = ⟨dy[t_a], out[a]⟩.
   const Matrix<Scalar>& backward(const Matrix<Scalar>& x, const Matrix<Scalar>& dy) {
     constexpr std::string_view where = "MoELayer::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, input_dim(), where, "x");
     require_shape(dy, rows_, output_dim(), where, "dy");
     detail::require_all_finite(dy, where, "dy");
@@ -357,7 +357,7 @@ class MoELayer {
 
   /// The routing of the last forward (throws moerb::error before the first forward).
   [[nodiscard]] const Routing<Scalar>& routing() const {
-    require(has_forward_, "MoELayer::routing: no forward yet");
+    MOERB_REQUIRE(has_forward_, "MoELayer::routing: no forward yet");
     return last_routing();
   }
   /// The router's weighted auxiliary loss of the last forward (0 before one); add it to the
@@ -390,7 +390,7 @@ class MoELayer {
                   }) {
       return router_.routing();
     } else {
-      require(routing_ptr_.p != nullptr,
+      MOERB_REQUIRE(routing_ptr_.p != nullptr,
               "MoELayer: the routing was lost when the layer was "
               "copied or moved after forward; run forward again");
       return *routing_ptr_.p;
@@ -398,7 +398,7 @@ class MoELayer {
   }
 
   static std::size_t checked(Index i, Index n, std::string_view what) {
-    require(i >= 0 && i < n, "MoELayer::", what, ": index ", i, ", expected in [0, ", n, ")");
+    MOERB_REQUIRE(i >= 0 && i < n, "MoELayer::", what, ": index ", i, ", expected in [0, ", n, ")");
     return static_cast<std::size_t>(i);
   }
 

@@ -104,7 +104,7 @@ class DecoderLM {
   /// For d_logits = ∂L/∂logits of the last forward: accumulates the parameter gradients and
   /// returns ∂L/∂(word embeddings).
   const Matrix<S>& backward(const Matrix<S>& d_logits, bool update_token_embedding = true) {
-    require(backward_ready_,
+    MOERB_REQUIRE(backward_ready_,
             "DecoderLM::backward: no forward since the last layer_logits / "
             "scoring call; run forward first");
     const Matrix<S>& d_out = head_.backward(final_out_, d_logits, tied_weight());
@@ -155,7 +155,7 @@ class DecoderLM {
     } else {
       x.resize(static_cast<Index>(rows.size()), h.cols());
       for (std::size_t i = 0; i < rows.size(); ++i) {
-        require(rows[i] >= 0 && rows[i] < h.rows(), "DecoderLM::layer_logits: row ", rows[i],
+        MOERB_REQUIRE(rows[i] >= 0 && rows[i] < h.rows(), "DecoderLM::layer_logits: row ", rows[i],
                 ", expected in [0, ", h.rows(), ")");
         x.row(static_cast<Index>(i)) = h.row(rows[i]);
       }
@@ -202,11 +202,11 @@ class DecoderLM {
       const std::vector<std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>>& pairs,
       TokenBatch& batch, std::vector<Index>& rows, std::vector<std::int32_t>& next,
       std::vector<std::size_t>& owner) const {
-    require(!pairs.empty(), "DecoderLM::score_continuations: no pairs");
+    MOERB_REQUIRE(!pairs.empty(), "DecoderLM::score_continuations: no pairs");
     std::vector<std::int32_t> seq;
     for (std::size_t p = 0; p < pairs.size(); ++p) {
       const auto& [prompt, answer] = pairs[p];
-      require(!prompt.empty() && !answer.empty(), "DecoderLM::score_continuations: pair ", p,
+      MOERB_REQUIRE(!prompt.empty() && !answer.empty(), "DecoderLM::score_continuations: pair ", p,
               " has an empty prompt or answer");
       seq = prompt;
       seq.insert(seq.end(), answer.begin(), answer.end());
@@ -225,7 +225,7 @@ class DecoderLM {
   std::vector<std::int32_t> generate(std::span<const std::int32_t> prompt,
                                      const GenerationOptions& options) {
     options.validate("DecoderLM::generate");
-    require(!prompt.empty(), "DecoderLM::generate: empty prompt");
+    MOERB_REQUIRE(!prompt.empty(), "DecoderLM::generate: empty prompt");
     std::vector<std::int32_t> seq(prompt.begin(), prompt.end());
     std::vector<std::int32_t> out;
     Rng rng(options.seed);

@@ -75,12 +75,12 @@ inline DoLaStep dola_contrast(const Vector<double>& mature_logits,
                               const std::vector<Vector<double>>& premature_logits,
                               std::span<const Index> premature_layers, const DoLaOptions& options,
                               std::span<const std::int32_t> penalized, double implausible_value) {
-  require(!premature_logits.empty() && premature_logits.size() == premature_layers.size(),
+  MOERB_REQUIRE(!premature_logits.empty() && premature_logits.size() == premature_layers.size(),
           "dola_contrast: ", premature_logits.size(), " premature logit rows for ",
           premature_layers.size(), " candidate layers");
-  require(options.relative_top >= 0 && options.relative_top < 1,
+  MOERB_REQUIRE(options.relative_top >= 0 && options.relative_top < 1,
           "dola_contrast: relative_top = ", options.relative_top, ", expected in [0, 1)");
-  require(options.repetition_penalty >= 1,
+  MOERB_REQUIRE(options.repetition_penalty >= 1,
           "dola_contrast: repetition_penalty = ", options.repetition_penalty, ", expected >= 1");
   Vector<double> lm = mature_logits;
   detail::log_softmax_inplace(lm);
@@ -88,7 +88,7 @@ inline DoLaStep dola_contrast(const Vector<double>& mature_logits,
   Vector<double> best_lq;
   step.jsd = -1;
   for (std::size_t j = 0; j < premature_logits.size(); ++j) {
-    require(premature_logits[j].size() == lm.size(), "dola_contrast: premature layer ",
+    MOERB_REQUIRE(premature_logits[j].size() == lm.size(), "dola_contrast: premature layer ",
             premature_layers[j], " has ", premature_logits[j].size(), " logits, expected ",
             lm.size());
     Vector<double> lq = premature_logits[j];
@@ -104,7 +104,7 @@ inline DoLaStep dola_contrast(const Vector<double>& mature_logits,
   if (options.repetition_penalty != 1 && !penalized.empty()) {
     std::vector<bool> done(static_cast<std::size_t>(f.size()), false);
     for (std::int32_t id : penalized) {
-      require(id >= 0 && id < f.size(), "dola_contrast: token id ", id, " outside the vocabulary");
+      MOERB_REQUIRE(id >= 0 && id < f.size(), "dola_contrast: token id ", id, " outside the vocabulary");
       if (done[static_cast<std::size_t>(id)]) continue;
       done[static_cast<std::size_t>(id)] = true;
       double& v = f(id);
@@ -138,7 +138,7 @@ std::vector<Index> dola_candidates(const LM& lm, const DoLaOptions& options) {
     for (Index j = 0; j < lm.num_layers(); ++j) layers.push_back(j);
   }
   for (Index j : layers) {
-    require(j >= 0 && j < lm.num_layers(), "DoLa: premature layer ", j, ", expected in [0, ",
+    MOERB_REQUIRE(j >= 0 && j < lm.num_layers(), "DoLa: premature layer ", j, ", expected in [0, ",
             lm.num_layers(), ") (below the mature layer ", lm.num_layers(), ")");
   }
   return layers;
@@ -192,7 +192,7 @@ std::vector<std::int32_t> dola_generate(LM& lm, std::span<const std::int32_t> pr
                                         const GenerationOptions& generation,
                                         const DoLaOptions& options = {}) {
   generation.validate("dola_generate");
-  require(!prompt.empty(), "dola_generate: empty prompt");
+  MOERB_REQUIRE(!prompt.empty(), "dola_generate: empty prompt");
   const std::vector<Index> layers = detail::dola_candidates(lm, options);
   std::vector<std::int32_t> seq(prompt.begin(), prompt.end());
   std::vector<std::int32_t> out;

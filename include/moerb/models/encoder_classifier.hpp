@@ -102,7 +102,7 @@ class EncoderClassifier {
 
   /// Mean cross-entropy of the last logits against `labels` (one per sequence) and its gradient.
   S loss(const Matrix<S>& logits, std::span<const std::int32_t> labels, Matrix<S>& d_logits) const {
-    require(static_cast<Index>(labels.size()) == logits.rows(),
+    MOERB_REQUIRE(static_cast<Index>(labels.size()) == logits.rows(),
             "EncoderClassifier::loss: ", labels.size(), " labels for ", logits.rows(),
             " sequences");
     return static_cast<S>(softmax_cross_entropy(logits, labels, d_logits));
@@ -155,7 +155,7 @@ class EncoderClassifier {
             {"head_hidden", std::to_string(options_.head_hidden)}};
   }
   static typename ClassificationHead<S>::Options head_options(const Options& o) {
-    require(o.num_classes >= 2, "EncoderClassifier: num_classes = ", o.num_classes,
+    MOERB_REQUIRE(o.num_classes >= 2, "EncoderClassifier: num_classes = ", o.num_classes,
             ", expected >= 2");
     typename ClassificationHead<S>::Options h{};
     h.d_model = o.transformer.d_model;

@@ -26,11 +26,11 @@ struct GenerationOptions {
   std::uint64_t seed = 0;
 
   void validate(std::string_view where) const {
-    require(max_new_tokens >= 0, where, ": GenerationOptions::max_new_tokens = ", max_new_tokens,
+    MOERB_REQUIRE(max_new_tokens >= 0, where, ": GenerationOptions::max_new_tokens = ", max_new_tokens,
             ", expected >= 0");
-    require(std::isfinite(temperature) && temperature >= 0, where,
+    MOERB_REQUIRE(std::isfinite(temperature) && temperature >= 0, where,
             ": GenerationOptions::temperature = ", temperature, ", expected a finite value >= 0");
-    require(top_p > 0 && top_p <= 1, where, ": GenerationOptions::top_p = ", top_p,
+    MOERB_REQUIRE(top_p > 0 && top_p <= 1, where, ": GenerationOptions::top_p = ", top_p,
             ", expected in (0, 1]");
   }
 };
@@ -42,12 +42,12 @@ std::int32_t select_next_token(const Eigen::DenseBase<Derived>& logits,
                                const GenerationOptions& options, Rng& rng,
                                std::vector<Index>& order) {
   const Index V = logits.size();
-  require(V > 0, "select_next_token: empty logits");
+  MOERB_REQUIRE(V > 0, "select_next_token: empty logits");
   Index best = 0;
   for (Index i = 1; i < V; ++i) {
     if (logits(i) > logits(best)) best = i;
   }
-  require(std::isfinite(static_cast<double>(logits(best))),
+  MOERB_REQUIRE(std::isfinite(static_cast<double>(logits(best))),
           "select_next_token: no token has a finite score");
   if (options.temperature == 0) return static_cast<std::int32_t>(best);
   const double m = static_cast<double>(logits(best));

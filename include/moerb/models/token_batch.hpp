@@ -22,8 +22,8 @@ struct TokenBatch {
   /// Appends one sequence (non-empty); `segment_ids` empty or of the same length.
   void push_back(std::span<const std::int32_t> token_ids,
                  std::span<const std::int32_t> segment_ids = {}) {
-    require(!token_ids.empty(), "TokenBatch::push_back: empty sequence");
-    require(segment_ids.empty() || segment_ids.size() == token_ids.size(),
+    MOERB_REQUIRE(!token_ids.empty(), "TokenBatch::push_back: empty sequence");
+    MOERB_REQUIRE(segment_ids.empty() || segment_ids.size() == token_ids.size(),
             "TokenBatch::push_back: ", segment_ids.size(), " segment ids for ", token_ids.size(),
             " tokens");
     if (!segment_ids.empty() && segments.empty()) segments.assign(ids.size(), 0);
@@ -39,11 +39,11 @@ struct TokenBatch {
 
   /// Throws moerb::error naming `where` unless ids, segments and sequences agree.
   void validate(std::string_view where) const {
-    require(static_cast<Index>(ids.size()) == sequences.num_tokens(), where, ": TokenBatch has ",
+    MOERB_REQUIRE(static_cast<Index>(ids.size()) == sequences.num_tokens(), where, ": TokenBatch has ",
             ids.size(), " ids but its sequences cover ", sequences.num_tokens(), " tokens");
-    require(segments.empty() || segments.size() == ids.size(), where, ": TokenBatch has ",
+    MOERB_REQUIRE(segments.empty() || segments.size() == ids.size(), where, ": TokenBatch has ",
             segments.size(), " segment ids for ", ids.size(), " ids");
-    require(sequences.num_sequences() > 0, where, ": empty TokenBatch");
+    MOERB_REQUIRE(sequences.num_sequences() > 0, where, ": empty TokenBatch");
   }
 
   /// Sequences [first, first + count) as their own batch.

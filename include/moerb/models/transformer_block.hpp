@@ -43,7 +43,7 @@ class TransformerBlock {
         ffn_(spec, config.is_moe_block(layer)),
         ffn_dropout_(typename Dropout<S>::Options{config.dropout}),
         dropout_(config.dropout) {
-    require(ffn_.input_dim() == config.d_model && ffn_.output_dim() == config.d_model,
+    MOERB_REQUIRE(ffn_.input_dim() == config.d_model && ffn_.output_dim() == config.d_model,
             "TransformerBlock ", layer, ": the feed-forward layer maps ", ffn_.input_dim(), " -> ",
             ffn_.output_dim(), ", expected d_model = ", config.d_model, " -> ", config.d_model);
   }

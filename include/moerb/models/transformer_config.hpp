@@ -23,8 +23,8 @@ void require_metadata_matches(const Pairs& expected, const std::map<std::string,
                               std::string_view where) {
   for (const auto& [key, value] : expected) {
     const auto it = file.find(key);
-    require(it != file.end(), where, ": the checkpoint's metadata lacks '", key, "'");
-    require(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
+    MOERB_REQUIRE(it != file.end(), where, ": the checkpoint's metadata lacks '", key, "'");
+    MOERB_REQUIRE(it->second == value, where, ": the checkpoint has ", key, " = ", it->second,
             " but the model has ", key, " = ", value);
   }
 }
@@ -54,24 +54,24 @@ struct TransformerConfig {
 
   /// Throws moerb::error naming the first invalid field.
   void validate(std::string_view where) const {
-    require(vocab_size > 0, where, ": TransformerConfig::vocab_size = ", vocab_size,
+    MOERB_REQUIRE(vocab_size > 0, where, ": TransformerConfig::vocab_size = ", vocab_size,
             ", expected > 0");
-    require(d_model > 0, where, ": TransformerConfig::d_model = ", d_model, ", expected > 0");
-    require(num_heads > 0 && d_model % num_heads == 0, where,
+    MOERB_REQUIRE(d_model > 0, where, ": TransformerConfig::d_model = ", d_model, ", expected > 0");
+    MOERB_REQUIRE(num_heads > 0 && d_model % num_heads == 0, where,
             ": TransformerConfig::num_heads = ", num_heads,
             ", expected > 0 and dividing d_model = ", d_model);
-    require(num_layers > 0, where, ": TransformerConfig::num_layers = ", num_layers,
+    MOERB_REQUIRE(num_layers > 0, where, ": TransformerConfig::num_layers = ", num_layers,
             ", expected > 0");
-    require(max_positions > 0, where, ": TransformerConfig::max_positions = ", max_positions,
+    MOERB_REQUIRE(max_positions > 0, where, ": TransformerConfig::max_positions = ", max_positions,
             ", expected > 0");
-    require(num_segments >= 0, where, ": TransformerConfig::num_segments = ", num_segments,
+    MOERB_REQUIRE(num_segments >= 0, where, ": TransformerConfig::num_segments = ", num_segments,
             ", expected >= 0");
     require_rate(dropout, where, "TransformerConfig::dropout");
     require_rate(attention_dropout, where, "TransformerConfig::attention_dropout");
-    require(norm_eps > 0, where, ": TransformerConfig::norm_eps = ", norm_eps, ", expected > 0");
-    require(moe_every >= 1, where, ": TransformerConfig::moe_every = ", moe_every,
+    MOERB_REQUIRE(norm_eps > 0, where, ": TransformerConfig::norm_eps = ", norm_eps, ", expected > 0");
+    MOERB_REQUIRE(moe_every >= 1, where, ": TransformerConfig::moe_every = ", moe_every,
             ", expected >= 1");
-    require(position != PositionEncoding::rotary || (d_model / num_heads) % 2 == 0, where,
+    MOERB_REQUIRE(position != PositionEncoding::rotary || (d_model / num_heads) % 2 == 0, where,
             ": rotary positions need an even head dimension, got d_model / num_heads = ",
             d_model / num_heads);
   }

@@ -135,7 +135,7 @@ class TransformerTrunk {
     input.validate(where);
     require_shape(word_embeddings, input.num_tokens(), config_.d_model, where, "word_embeddings");
     require_finite(word_embeddings, where, "word_embeddings");
-    require(input.sequences.max_length() <= config_.max_positions, where, ": a sequence has ",
+    MOERB_REQUIRE(input.sequences.max_length() <= config_.max_positions, where, ": a sequence has ",
             input.sequences.max_length(),
             " tokens, more than max_positions = ", config_.max_positions);
     has_forward_ = false;
@@ -172,7 +172,7 @@ class TransformerTrunk {
   /// embeddings (tokens × d_model, a member).
   const Matrix<S>& backward(const Matrix<S>& d_out, bool update_token_embedding = true) {
     constexpr std::string_view where = "TransformerTrunk::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     const TokenBatch& input = input_;
     require_shape(d_out, input.num_tokens(), config_.d_model, where, "d_out");
     d_h_ = final_norm_.backward(hidden_.back(), d_out);
@@ -189,8 +189,8 @@ class TransformerTrunk {
   /// hᵢ of the last forward: 0 = block 0's input (embeddings), L = the last block's output
   /// before the final norm.
   [[nodiscard]] const Matrix<S>& hidden_state(Index i) const {
-    require(has_forward_, "TransformerTrunk::hidden_state: no forward yet");
-    require(i >= 0 && i <= num_layers(), "TransformerTrunk::hidden_state: layer ", i,
+    MOERB_REQUIRE(has_forward_, "TransformerTrunk::hidden_state: no forward yet");
+    MOERB_REQUIRE(i >= 0 && i <= num_layers(), "TransformerTrunk::hidden_state: layer ", i,
             ", expected in [0, ", num_layers(), "]");
     return hidden_[static_cast<std::size_t>(i)];
   }
@@ -215,7 +215,7 @@ class TransformerTrunk {
   }
   /// The input of the last forward.
   [[nodiscard]] const TokenBatch& last_input() const {
-    require(has_forward_, "TransformerTrunk::last_input: no forward yet");
+    MOERB_REQUIRE(has_forward_, "TransformerTrunk::last_input: no forward yet");
     return input_;
   }
 
@@ -284,7 +284,7 @@ class TransformerTrunk {
     return o;
   }
   std::size_t checked_layer(Index i) const {
-    require(i >= 0 && i < num_layers(), "TransformerTrunk::block: index ", i, ", expected in [0, ",
+    MOERB_REQUIRE(i >= 0 && i < num_layers(), "TransformerTrunk::block: index ", i, ", expected in [0, ",
             num_layers(), ")");
     return static_cast<std::size_t>(i);
   }

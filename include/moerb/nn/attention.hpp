@@ -151,7 +151,7 @@ class MultiHeadAttention {
     const Index d = options_.d_model;
     require_cols(x, d, where, "x");
     batch.require_rows(x.rows(), where);
-    require(key_valid.empty() || static_cast<Index>(key_valid.size()) == x.rows(), where,
+    MOERB_REQUIRE(key_valid.empty() || static_cast<Index>(key_valid.size()) == x.rows(), where,
             ": key_valid has ", key_valid.size(),
             " entries, expected 0 (no mask) or one per token (", x.rows(), ")");
     detail::require_all_finite(x, where, "x");
@@ -197,7 +197,7 @@ class MultiHeadAttention {
                                        attn.block(begin, h * hd, length, hd));
     });
     for (Index pair = 0; pair < pairs; ++pair) {
-      require(pair_finite_[static_cast<std::size_t>(pair)] != 0, where,
+      MOERB_REQUIRE(pair_finite_[static_cast<std::size_t>(pair)] != 0, where,
               ": the attention logits of sequence ", pair / heads, ", head ", pair % heads,
               " overflowed (q·kᵀ is not finite); the inputs are too large");
     }
@@ -214,7 +214,7 @@ class MultiHeadAttention {
   /// frozen.
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     constexpr std::string_view where = "MultiHeadAttention::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     const Index tokens = batch_.num_tokens();
     const Index d = options_.d_model;
     const Index heads = options_.num_heads;
@@ -261,10 +261,10 @@ class MultiHeadAttention {
   [[nodiscard]] Eigen::Map<const Matrix<S>> attention_probabilities(Index sequence,
                                                                     Index head) const {
     constexpr std::string_view where = "MultiHeadAttention::attention_probabilities";
-    require(has_forward_, where, ": called before forward");
-    require(sequence >= 0 && sequence < batch_.num_sequences(), where, ": sequence = ", sequence,
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(sequence >= 0 && sequence < batch_.num_sequences(), where, ": sequence = ", sequence,
             ", expected in [0, ", batch_.num_sequences(), ")");
-    require(head >= 0 && head < options_.num_heads, where, ": head = ", head, ", expected in [0, ",
+    MOERB_REQUIRE(head >= 0 && head < options_.num_heads, where, ": head = ", head, ", expected in [0, ",
             options_.num_heads, ")");
     const Index pair = sequence * options_.num_heads + head;
     const Index length = batch_.length(sequence);
@@ -282,11 +282,11 @@ class MultiHeadAttention {
     constexpr std::string_view where = "MultiHeadAttention";
     require_positive(o.d_model, where, "Options::d_model");
     require_positive(o.num_heads, where, "Options::num_heads");
-    require(o.d_model % o.num_heads == 0, where, ": Options::d_model = ", o.d_model,
+    MOERB_REQUIRE(o.d_model % o.num_heads == 0, where, ": Options::d_model = ", o.d_model,
             " is not a multiple of Options::num_heads = ", o.num_heads);
-    require(!o.rotary || (o.d_model / o.num_heads) % 2 == 0, where, ": Options::rotary needs an ",
+    MOERB_REQUIRE(!o.rotary || (o.d_model / o.num_heads) % 2 == 0, where, ": Options::rotary needs an ",
             "even head_dim, got head_dim = d_model / num_heads = ", o.d_model / o.num_heads);
-    require(!o.rotary || (std::isfinite(o.rotary_base) && o.rotary_base > 0), where,
+    MOERB_REQUIRE(!o.rotary || (std::isfinite(o.rotary_base) && o.rotary_base > 0), where,
             ": Options::rotary_base = ", o.rotary_base, ", expected a finite value > 0");
     require_rate(o.attention_dropout, where, "Options::attention_dropout");
     return o;

@@ -100,7 +100,7 @@ class ClassificationHead {
   /// are not frozen. tanh' = 1 − tanh², from the kept outputs.
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     constexpr std::string_view where = "ClassificationHead::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, options_.d_model, where, "x");
     require_shape(dy, rows_, options_.num_classes, where, "dy");
     require_finite(dy, where, "dy");
@@ -126,9 +126,9 @@ class ClassificationHead {
   static Options validated(const Options& o) {
     constexpr std::string_view where = "ClassificationHead";
     require_positive(o.d_model, where, "Options::d_model");
-    require(o.num_classes >= 2, where, ": Options::num_classes = ", o.num_classes,
+    MOERB_REQUIRE(o.num_classes >= 2, where, ": Options::num_classes = ", o.num_classes,
             ", expected >= 2");
-    require(o.hidden >= 0, where, ": Options::hidden = ", o.hidden,
+    MOERB_REQUIRE(o.hidden >= 0, where, ": Options::hidden = ", o.hidden,
             ", expected >= 0 (0: no hidden layer)");
     require_rate(o.dropout, where, "Options::dropout");
     return o;

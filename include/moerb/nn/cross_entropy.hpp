@@ -34,13 +34,13 @@ S softmax_cross_entropy(const Matrix<S>& logits, std::span<const std::int32_t> t
   constexpr std::string_view where = "softmax_cross_entropy";
   const Index rows = logits.rows();
   const Index classes = logits.cols();
-  require(static_cast<Index>(targets.size()) == rows, where, ": ", targets.size(), " targets for ",
+  MOERB_REQUIRE(static_cast<Index>(targets.size()) == rows, where, ": ", targets.size(), " targets for ",
           rows, " rows of logits");
   Index counted = 0;
   for (std::size_t r = 0; r < targets.size(); ++r) {
     const std::int32_t t = targets[r];
     if (t == ignore_index) continue;
-    require(t >= 0 && t < classes, where, ": targets[", r, "] = ", t, ", expected in [0, ", classes,
+    MOERB_REQUIRE(t >= 0 && t < classes, where, ": targets[", r, "] = ", t, ", expected in [0, ", classes,
             ") or ignore_index = ", ignore_index);
     ++counted;
   }

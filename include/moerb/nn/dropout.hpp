@@ -89,7 +89,7 @@ class Dropout {
   /// the next backward; `x` is the input of the last forward (checked for shape only).
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     constexpr std::string_view where = "Dropout::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, cols_, where, "x");
     require_shape(dy, rows_, cols_, where, "dy");
     detail::require_all_finite(dy, where, "dy");

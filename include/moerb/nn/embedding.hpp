@@ -32,7 +32,7 @@ inline void require_token_ids(std::span<const std::int32_t> ids, Index vocab_siz
 
 /// Embedding tables are initialised N(0, init_std²); init_std must be finite and >= 0.
 inline void require_init_std(double init_std, std::string_view where) {
-  require(std::isfinite(init_std) && init_std >= 0.0, where, ": Options::init_std = ", init_std,
+  MOERB_REQUIRE(std::isfinite(init_std) && init_std >= 0.0, where, ": Options::init_std = ", init_std,
           ", expected a finite value >= 0");
 }
 

@@ -125,7 +125,7 @@ class LayerNorm {
   ///   dx = (g − mean(g) − x̂ · mean(g ⊙ x̂)) / sqrt(σ² + eps).
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     constexpr std::string_view where = "LayerNorm::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, options_.dim, where, "x");
     require_shape(dy, rows_, options_.dim, where, "dy");
     detail::require_all_finite(dy, where, "dy");
@@ -172,7 +172,7 @@ class LayerNorm {
   static Options validated(const Options& o) {
     constexpr std::string_view where = "LayerNorm";
     require_positive(o.dim, where, "Options::dim");
-    require(std::isfinite(o.eps) && o.eps > 0, where, ": Options::eps = ", o.eps,
+    MOERB_REQUIRE(std::isfinite(o.eps) && o.eps > 0, where, ": Options::eps = ", o.eps,
             ", expected a finite value > 0");
     return o;
   }

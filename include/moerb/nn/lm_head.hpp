@@ -119,11 +119,11 @@ class LMHead {
   /// Null iff untied; when tied, value and grad must be vocab_size × d_model.
   void require_tied_weight(const Parameter<S>* tied_weight, std::string_view where) const {
     if (!options_.tied) {
-      require(tied_weight == nullptr, where,
+      MOERB_REQUIRE(tied_weight == nullptr, where,
               ": tied_weight given but the head is untied (Options::tied = false); pass nullptr");
       return;
     }
-    require(tied_weight != nullptr, where,
+    MOERB_REQUIRE(tied_weight != nullptr, where,
             ": the head is tied (Options::tied = true) but tied_weight is null; pass the token "
             "embedding's weight");
     require_shape(tied_weight->value, options_.vocab_size, options_.d_model, where,

@@ -64,7 +64,7 @@ class SequencePooling {
   /// on its first token and 0 elsewhere (first). d is the width of the last forward.
   const Matrix<S>& backward(const SequenceBatch& batch, const Matrix<S>& dy) {
     constexpr std::string_view where = "SequencePooling::backward";
-    require(cols_ >= 0, where, ": called before forward");
+    MOERB_REQUIRE(cols_ >= 0, where, ": called before forward");
     require_shape(dy, batch.num_sequences(), cols_, where, "dy");
     require_finite(dy, where, "dy");
     dx_.resize(batch.num_tokens(), cols_);
@@ -85,7 +85,7 @@ class SequencePooling {
 
  private:
   static Options validated(const Options& o) {
-    require(o.pooling == Pooling::mean || o.pooling == Pooling::first,
+    MOERB_REQUIRE(o.pooling == Pooling::mean || o.pooling == Pooling::first,
             "SequencePooling: Options::pooling = ", static_cast<int>(o.pooling),
             ", expected Pooling::mean or Pooling::first");
     return o;

@@ -95,7 +95,7 @@ class LearnedPositionEmbedding {
 
   void require_lengths(const SequenceBatch& batch, std::string_view where) const {
     for (Index b = 0; b < batch.num_sequences(); ++b) {
-      require(batch.length(b) <= options_.max_positions, where, ": sequence ", b, " has ",
+      MOERB_REQUIRE(batch.length(b) <= options_.max_positions, where, ": sequence ", b, " has ",
               batch.length(b),
               " tokens, more than Options::max_positions = ", options_.max_positions);
     }

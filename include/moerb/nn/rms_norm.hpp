@@ -85,7 +85,7 @@ class RMSNorm {
   ///   dx = ρ · (g − x · ρ² · mean(g ⊙ x)).
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     constexpr std::string_view where = "RMSNorm::backward";
-    require(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
     require_shape(x, rows_, options_.dim, where, "x");
     require_shape(dy, rows_, options_.dim, where, "dy");
     detail::require_all_finite(dy, where, "dy");
@@ -118,7 +118,7 @@ class RMSNorm {
   static Options validated(const Options& o) {
     constexpr std::string_view where = "RMSNorm";
     require_positive(o.dim, where, "Options::dim");
-    require(std::isfinite(o.eps) && o.eps > 0, where, ": Options::eps = ", o.eps,
+    MOERB_REQUIRE(std::isfinite(o.eps) && o.eps > 0, where, ": Options::eps = ", o.eps,
             ", expected a finite value > 0");
     return o;
   }

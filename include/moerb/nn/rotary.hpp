@@ -89,9 +89,9 @@ class RotaryEmbedding {
   static Options validated(const Options& o) {
     constexpr std::string_view where = "RotaryEmbedding";
     require_positive(o.head_dim, where, "Options::head_dim");
-    require(o.head_dim % 2 == 0, where, ": Options::head_dim = ", o.head_dim,
+    MOERB_REQUIRE(o.head_dim % 2 == 0, where, ": Options::head_dim = ", o.head_dim,
             ", expected an even value (dimensions i and i + head_dim/2 form rotation pairs)");
-    require(std::isfinite(o.base) && o.base > 0, where, ": Options::base = ", o.base,
+    MOERB_REQUIRE(std::isfinite(o.base) && o.base > 0, where, ": Options::base = ", o.base,
             ", expected a finite value > 0");
     return o;
   }

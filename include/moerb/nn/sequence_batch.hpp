@@ -27,7 +27,7 @@ class SequenceBatch {
     SequenceBatch b;
     b.offsets_.reserve(lengths.size() + 1);
     for (std::size_t i = 0; i < lengths.size(); ++i) {
-      require(lengths[i] >= 1, "SequenceBatch::from_lengths: lengths[", i, "] = ", lengths[i],
+      MOERB_REQUIRE(lengths[i] >= 1, "SequenceBatch::from_lengths: lengths[", i, "] = ", lengths[i],
               ", expected >= 1");
       b.offsets_.push_back(b.offsets_.back() + lengths[i]);
     }
@@ -41,7 +41,7 @@ class SequenceBatch {
 
   /// Appends a sequence of `length` (>= 1) tokens.
   void push_back(Index length) {
-    require(length >= 1, "SequenceBatch::push_back: length = ", length, ", expected >= 1");
+    MOERB_REQUIRE(length >= 1, "SequenceBatch::push_back: length = ", length, ", expected >= 1");
     offsets_.push_back(offsets_.back() + length);
   }
 
@@ -60,7 +60,7 @@ class SequenceBatch {
 
   /// Throws moerb::error naming `where` unless the batch covers exactly `rows` rows.
   void require_rows(Index rows, std::string_view where) const {
-    require(rows == num_tokens(), where, ": the activations have ", rows,
+    MOERB_REQUIRE(rows == num_tokens(), where, ": the activations have ", rows,
             " rows but the SequenceBatch covers ", num_tokens(), " tokens in ", num_sequences(),
             " sequences");
   }
@@ -69,7 +69,7 @@ class SequenceBatch {
 
  private:
   [[nodiscard]] std::size_t checked(Index b) const {
-    require(b >= 0 && b < num_sequences(), "SequenceBatch: sequence index ", b,
+    MOERB_REQUIRE(b >= 0 && b < num_sequences(), "SequenceBatch: sequence index ", b,
             ", expected in [0, ", num_sequences(), ")");
     return static_cast<std::size_t>(b);
   }

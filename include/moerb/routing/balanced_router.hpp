@@ -82,7 +82,7 @@ class BalancedRouter {
 
   /// Most tokens an expert receives at training time: ⌈num_tokens/E⌉.
   [[nodiscard]] Index capacity(Index num_tokens) const {
-    require(num_tokens >= 0, "BalancedRouter::capacity: num_tokens = ", num_tokens,
+    MOERB_REQUIRE(num_tokens >= 0, "BalancedRouter::capacity: num_tokens = ", num_tokens,
             ", expected >= 0");
     return (num_tokens + options_.num_experts - 1) / options_.num_experts;
   }
@@ -93,7 +93,7 @@ class BalancedRouter {
   /// The transport plan of the last training forward (tokens × experts; rows sum to ≈ 1,
   /// columns to T/E).
   [[nodiscard]] Matrix<double> transport_plan() const {
-    require(plan_valid_, "BalancedRouter::transport_plan: no training forward yet");
+    MOERB_REQUIRE(plan_valid_, "BalancedRouter::transport_plan: no training forward yet");
     const Index T = log_kernel_.rows();
     const Index E = log_kernel_.cols();
     Matrix<double> p(T, E);
@@ -182,11 +182,11 @@ class BalancedRouter {
   static Options validated(const Options& o) {
     static constexpr std::string_view where = "BalancedRouter";
     detail::require_router_dims(o.input_dim, o.num_experts, where);
-    require(o.sinkhorn_iterations >= 1, where, ": sinkhorn_iterations = ", o.sinkhorn_iterations,
+    MOERB_REQUIRE(o.sinkhorn_iterations >= 1, where, ": sinkhorn_iterations = ", o.sinkhorn_iterations,
             ", expected >= 1");
-    require(std::isfinite(o.sinkhorn_tolerance) && o.sinkhorn_tolerance >= 0, where,
+    MOERB_REQUIRE(std::isfinite(o.sinkhorn_tolerance) && o.sinkhorn_tolerance >= 0, where,
             ": sinkhorn_tolerance = ", o.sinkhorn_tolerance, ", expected a finite value >= 0");
-    require(std::isfinite(o.temperature) && o.temperature > 0, where,
+    MOERB_REQUIRE(std::isfinite(o.temperature) && o.temperature > 0, where,
             ": temperature = ", o.temperature, ", expected a finite value > 0");
     require_rate(o.jitter, where, "jitter");
     return o;

@@ -104,7 +104,7 @@ class BiasBalancedRouter {
   /// Sets b from any vector-shaped Eigen expression with num_experts finite entries.
   template <class Derived>
   void set_bias(const Eigen::DenseBase<Derived>& b) {
-    require((b.rows() == 1 || b.cols() == 1) && b.size() == num_experts(), name,
+    MOERB_REQUIRE((b.rows() == 1 || b.cols() == 1) && b.size() == num_experts(), name,
             ": bias has shape ", b.rows(), "×", b.cols(),
             ", expected a vector of num_experts = ", num_experts(), " entries");
     require_finite(b, name, "bias");
@@ -120,9 +120,9 @@ class BiasBalancedRouter {
   /// b_i += γ·sign(mean load − load_i) over the training forwards since the last update, then
   /// starts a new count. Call once per optimizer step (after it). Requires such a forward.
   void update_bias(S gamma) {
-    require(std::isfinite(gamma) && gamma >= S(0), name, ": gamma = ", gamma,
+    MOERB_REQUIRE(std::isfinite(gamma) && gamma >= S(0), name, ": gamma = ", gamma,
             ", expected a finite value >= 0");
-    require(pending_forwards_ > 0, name,
+    MOERB_REQUIRE(pending_forwards_ > 0, name,
             ": update_bias called with no training forward since the last update (the load it "
             "balances is counted in training forwards only)");
     const Index E = num_experts();

@@ -82,7 +82,7 @@ class ExpertChoiceRouter {
   /// Tokens per expert for a batch of `num_tokens`: ⌈num_tokens·capacity_factor/E⌉ clamped to
   /// [1, num_tokens] (0 for an empty batch).
   [[nodiscard]] Index capacity(Index num_tokens) const {
-    require(num_tokens >= 0, "ExpertChoiceRouter::capacity: num_tokens = ", num_tokens,
+    MOERB_REQUIRE(num_tokens >= 0, "ExpertChoiceRouter::capacity: num_tokens = ", num_tokens,
             ", expected >= 0");
     if (num_tokens == 0) return 0;
     return std::min(num_tokens, detail::expert_capacity(options_.capacity_factor, num_tokens, 1,
@@ -184,12 +184,12 @@ class ExpertChoiceRouter {
   static Options validated(const Options& o) {
     static constexpr std::string_view where = "ExpertChoiceRouter";
     detail::require_router_dims(o.input_dim, o.num_experts, where);
-    require(std::isfinite(o.capacity_factor) && o.capacity_factor > 0, where,
+    MOERB_REQUIRE(std::isfinite(o.capacity_factor) && o.capacity_factor > 0, where,
             ": capacity_factor = ", o.capacity_factor, ", expected a finite value > 0");
-    require(std::isfinite(o.temperature) && o.temperature > 0, where,
+    MOERB_REQUIRE(std::isfinite(o.temperature) && o.temperature > 0, where,
             ": temperature = ", o.temperature, ", expected a finite value > 0");
     require_rate(o.jitter, where, "jitter");
-    require(std::isfinite(o.z_loss_weight) && o.z_loss_weight >= 0, where,
+    MOERB_REQUIRE(std::isfinite(o.z_loss_weight) && o.z_loss_weight >= 0, where,
             ": z_loss_weight = ", o.z_loss_weight, ", expected a finite value >= 0");
     return o;
   }

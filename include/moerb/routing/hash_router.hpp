@@ -69,10 +69,10 @@ class HashRouter {
   /// vocab_size entries in [0, num_experts).
   void set_table(std::vector<Index> table) {
     static constexpr std::string_view where = "HashRouter::set_table";
-    require(static_cast<Index>(table.size()) == options_.vocab_size, where, ": table has ",
+    MOERB_REQUIRE(static_cast<Index>(table.size()) == options_.vocab_size, where, ": table has ",
             table.size(), " entries, expected vocab_size = ", options_.vocab_size);
     for (std::size_t i = 0; i < table.size(); ++i) {
-      require(table[i] >= 0 && table[i] < options_.num_experts, where, ": table[", i,
+      MOERB_REQUIRE(table[i] >= 0 && table[i] < options_.num_experts, where, ": table[", i,
               "] = ", table[i], ", expected in [0, ", options_.num_experts, ")");
     }
     table_ = std::move(table);
@@ -80,7 +80,7 @@ class HashRouter {
 
   /// The expert of one token id (throws moerb::error if the id is outside [0, vocab_size)).
   [[nodiscard]] Index expert_of(std::int64_t token_id) const {
-    require(token_id >= 0 && token_id < options_.vocab_size,
+    MOERB_REQUIRE(token_id >= 0 && token_id < options_.vocab_size,
             "HashRouter::expert_of: token_id = ", token_id, ", expected in [0, ",
             options_.vocab_size, ")");
     return table_[static_cast<std::size_t>(token_id)];
@@ -95,10 +95,10 @@ class HashRouter {
     const Index T = x.rows();
     const Index E = num_experts();
     const auto ids = ctx.token_ids;
-    require(static_cast<Index>(ids.size()) == T, where, ": token_ids has ", ids.size(),
+    MOERB_REQUIRE(static_cast<Index>(ids.size()) == T, where, ": token_ids has ", ids.size(),
             " entries, expected ", T, " (one per row of x; set ForwardContext::token_ids)");
     for (std::size_t t = 0; t < ids.size(); ++t) {
-      require(ids[t] >= 0 && ids[t] < options_.vocab_size, where, ": token_ids[", t, "] = ", ids[t],
+      MOERB_REQUIRE(ids[t] >= 0 && ids[t] < options_.vocab_size, where, ": token_ids[", t, "] = ", ids[t],
               ", expected in [0, ", options_.vocab_size, ")");
     }
 
@@ -138,7 +138,7 @@ class HashRouter {
   static Options validated(const Options& o) {
     static constexpr std::string_view where = "HashRouter";
     detail::require_router_dims(o.input_dim, o.num_experts, where);
-    require(o.vocab_size > 0, where, ": vocab_size = ", o.vocab_size, ", expected > 0");
+    MOERB_REQUIRE(o.vocab_size > 0, where, ": vocab_size = ", o.vocab_size, ", expected > 0");
     return o;
   }
 

@@ -114,7 +114,7 @@ class NoisyTopKRouter {
   /// Uses `standard_normal` (tokens × experts) as ε in every training forward until cleared;
   /// forward checks its shape against the batch.
   void set_noise_override(const Matrix<S>& standard_normal) {
-    require(standard_normal.cols() == num_experts(), name, ": noise override has ",
+    MOERB_REQUIRE(standard_normal.cols() == num_experts(), name, ": noise override has ",
             standard_normal.cols(), " columns, expected num_experts = ", num_experts());
     require_finite(standard_normal, name, "noise override");
     noise_override_ = standard_normal;

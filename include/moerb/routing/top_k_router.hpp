@@ -130,9 +130,9 @@ struct SwitchTop1 : SoftmaxThenTopK {
 
   template <class Options>
   static void validate(const Options& o) {
-    require(o.k == 1, name, ": k = ", o.k,
+    MOERB_REQUIRE(o.k == 1, name, ": k = ", o.k,
             ", expected 1 (Switch routes each token to one expert; use TopKRouter for k > 1)");
-    require(!o.renormalize, name,
+    MOERB_REQUIRE(!o.renormalize, name,
             ": renormalize = true, expected false (a renormalised top-1 weight is the constant 1 "
             "and the router would get no gradient)");
   }

@@ -75,7 +75,7 @@ inline void append_segment(EncodedText& out, std::span<const TokenId> ids, std::
 template <Tokenizer T>
 [[nodiscard]] EncodedText encode_single(const T& tokenizer, std::string_view a,
                                         std::size_t max_length) {
-  require(max_length >= 2, "encode_single: max_length = ", max_length,
+  MOERB_REQUIRE(max_length >= 2, "encode_single: max_length = ", max_length,
           ", expected >= 2 (room for [CLS] and [SEP])");
   std::vector<TokenId> ids_a = tokenizer.encode(a);
   if (ids_a.size() > max_length - 2) ids_a.resize(max_length - 2);
@@ -96,7 +96,7 @@ template <Tokenizer T>
 template <Tokenizer T>
 [[nodiscard]] EncodedText encode_pair(const T& tokenizer, std::string_view a, std::string_view b,
                                       std::size_t max_length) {
-  require(max_length >= 3, "encode_pair: max_length = ", max_length,
+  MOERB_REQUIRE(max_length >= 3, "encode_pair: max_length = ", max_length,
           ", expected >= 3 (room for [CLS] and two [SEP])");
   std::vector<TokenId> ids_a = tokenizer.encode(a);
   std::vector<TokenId> ids_b = tokenizer.encode(b);

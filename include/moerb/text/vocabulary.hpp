@@ -80,11 +80,11 @@ class Vocabulary {
   TokenId add(std::string_view token) {
     constexpr std::string_view where = "Vocabulary::add";
     if (const auto it = ids_.find(token); it != ids_.end()) return it->second;
-    require(!token.empty(), where, ": empty token");
-    require(token.find_first_of("\r\n") == std::string_view::npos, where, ": token '", token,
+    MOERB_REQUIRE(!token.empty(), where, ": empty token");
+    MOERB_REQUIRE(token.find_first_of("\r\n") == std::string_view::npos, where, ": token '", token,
             "' contains a line break");
     utf8::require_valid(token, where, "token");
-    require(tokens_.size() < static_cast<std::size_t>(std::numeric_limits<TokenId>::max()), where,
+    MOERB_REQUIRE(tokens_.size() < static_cast<std::size_t>(std::numeric_limits<TokenId>::max()), where,
             ": vocabulary is full (", tokens_.size(), " tokens)");
     const auto id = static_cast<TokenId>(tokens_.size());
     tokens_.emplace_back(token);
@@ -107,7 +107,7 @@ class Vocabulary {
 
   /// The token with id `id`; throws moerb::error when id is outside [0, size()).
   [[nodiscard]] const std::string& token(TokenId id) const {
-    require(contains_id(id), "Vocabulary::token: id = ", id, ", expected in [0, ", size(), ")");
+    MOERB_REQUIRE(contains_id(id), "Vocabulary::token: id = ", id, ", expected in [0, ", size(), ")");
     return tokens_[static_cast<std::size_t>(id)];
   }
   [[nodiscard]] bool contains_id(TokenId id) const noexcept {

@@ -178,8 +178,8 @@ class WordTokenizer {
 
  private:
   static const Options& checked(const Options& options, std::string_view where) {
-    require(options.min_count >= 1, where, ": min_count = 0, expected >= 1");
-    require(options.max_size == 0 || options.max_size >= Vocabulary::special_token_count, where,
+    MOERB_REQUIRE(options.min_count >= 1, where, ": min_count = 0, expected >= 1");
+    MOERB_REQUIRE(options.max_size == 0 || options.max_size >= Vocabulary::special_token_count, where,
             ": max_size = ", options.max_size,
             ", expected 0 (unlimited) or >= ", Vocabulary::special_token_count,
             " (the special tokens)");

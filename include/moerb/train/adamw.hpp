@@ -71,9 +71,9 @@ class AdamWUpdate {
     detail::require_learning_rate(options_.lr, "AdamW");
     require_rate(options_.beta1, "AdamW", "beta1");
     require_rate(options_.beta2, "AdamW", "beta2");
-    require(std::isfinite(options_.eps) && options_.eps > 0.0, "AdamW: eps = ", options_.eps,
+    MOERB_REQUIRE(std::isfinite(options_.eps) && options_.eps > 0.0, "AdamW: eps = ", options_.eps,
             ", expected a finite value > 0");
-    require(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0.0,
+    MOERB_REQUIRE(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0.0,
             "AdamW: weight_decay = ", options_.weight_decay, ", expected a finite value >= 0");
   }
 

@@ -53,7 +53,7 @@ class DataParallel {
     replica_buffers_.resize(replicas_.size());
     for (std::size_t i = 0; i < replicas_.size(); ++i) {
       collect(replicas_[i], replica_params_[i], replica_buffers_[i]);
-      require(replica_params_[i].size() == master_params_.size(),
+      MOERB_REQUIRE(replica_params_[i].size() == master_params_.size(),
               "DataParallel: a replica has a different parameter list");
     }
   }
@@ -69,7 +69,7 @@ class DataParallel {
   template <class Work>
   double accumulate(std::span<const double> weights, Work&& work) {
     const auto n = weights.size();
-    require(n >= 1 && n <= replicas_.size(), "DataParallel::accumulate: ", n,
+    MOERB_REQUIRE(n >= 1 && n <= replicas_.size(), "DataParallel::accumulate: ", n,
             " shards, expected 1 ..", replicas_.size());
     synchronize(n);
     std::vector<double> losses(n, 0.0);

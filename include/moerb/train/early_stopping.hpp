@@ -31,9 +31,9 @@ class EarlyStopping {
 
   EarlyStopping() : EarlyStopping(Options{}) {}
   explicit EarlyStopping(const Options& options) : options_(options) {
-    require(options_.patience >= 1, "EarlyStopping: patience = ", options_.patience,
+    MOERB_REQUIRE(options_.patience >= 1, "EarlyStopping: patience = ", options_.patience,
             ", expected >= 1");
-    require(std::isfinite(options_.min_delta) && options_.min_delta >= 0.0,
+    MOERB_REQUIRE(std::isfinite(options_.min_delta) && options_.min_delta >= 0.0,
             "EarlyStopping: min_delta = ", options_.min_delta, ", expected a finite value >= 0");
   }
 
@@ -43,7 +43,7 @@ class EarlyStopping {
   /// any value) and returns whether it improved on the best so far. The metric must be finite: a
   /// NaN loss is a divergence the caller should handle, not a value to compare.
   bool update(double metric, std::int64_t step) {
-    require(std::isfinite(metric), "EarlyStopping::update: metric = ", metric, " at step ", step,
+    MOERB_REQUIRE(std::isfinite(metric), "EarlyStopping::update: metric = ", metric, " at step ", step,
             ", expected a finite value");
     const bool improved =
         updates_ == 0 || (options_.mode == Mode::max ? metric > best_ + options_.min_delta
@@ -68,12 +68,12 @@ class EarlyStopping {
   [[nodiscard]] bool has_best() const { return updates_ > 0; }
   /// The best metric so far; throws moerb::error before the first update.
   [[nodiscard]] double best() const {
-    require(has_best(), "EarlyStopping::best: no metric has been recorded yet");
+    MOERB_REQUIRE(has_best(), "EarlyStopping::best: no metric has been recorded yet");
     return best_;
   }
   /// The step passed with the best metric; throws moerb::error before the first update.
   [[nodiscard]] std::int64_t best_step() const {
-    require(has_best(), "EarlyStopping::best_step: no metric has been recorded yet");
+    MOERB_REQUIRE(has_best(), "EarlyStopping::best_step: no metric has been recorded yet");
     return best_step_;
   }
   /// Updates recorded so far.

@@ -36,12 +36,12 @@ struct FreeLBOptions {
   [[nodiscard]] bool enabled() const { return steps > 0; }
   [[nodiscard]] double radius() const { return adv_max_norm < 0 ? adv_init_mag : adv_max_norm; }
   void validate(std::string_view where) const {
-    require(steps >= 0, where, ": FreeLBOptions::steps = ", steps, ", expected >= 0");
-    require(std::isfinite(adv_lr) && adv_lr >= 0, where, ": FreeLBOptions::adv_lr = ", adv_lr,
+    MOERB_REQUIRE(steps >= 0, where, ": FreeLBOptions::steps = ", steps, ", expected >= 0");
+    MOERB_REQUIRE(std::isfinite(adv_lr) && adv_lr >= 0, where, ": FreeLBOptions::adv_lr = ", adv_lr,
             ", expected a finite value >= 0");
-    require(std::isfinite(adv_init_mag) && adv_init_mag >= 0, where,
+    MOERB_REQUIRE(std::isfinite(adv_init_mag) && adv_init_mag >= 0, where,
             ": FreeLBOptions::adv_init_mag = ", adv_init_mag, ", expected a finite value >= 0");
-    require(std::isfinite(adv_max_norm), where, ": FreeLBOptions::adv_max_norm = ", adv_max_norm,
+    MOERB_REQUIRE(std::isfinite(adv_max_norm), where, ": FreeLBOptions::adv_max_norm = ", adv_max_norm,
             ", expected finite");
   }
 };
@@ -55,7 +55,7 @@ double freelb_step(Model& model, const TokenBatch& batch, const ForwardContext& 
                    const FreeLBOptions& options, Rng& rng, LossFn&& loss_fn) {
   using S = typename Model::Scalar;
   options.validate("freelb_step");
-  require(options.enabled(), "freelb_step: FreeLBOptions::steps = 0");
+  MOERB_REQUIRE(options.enabled(), "freelb_step: FreeLBOptions::steps = 0");
   const Matrix<S> embeddings = model.embed(batch);
   const Index d = embeddings.cols();
   const SequenceBatch& seqs = batch.sequences;

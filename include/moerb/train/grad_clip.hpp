@@ -41,7 +41,7 @@ double global_grad_norm(Model& model) {
 /// micro-batches.
 template <class Model>
 void scale_grads(Model& model, double factor) {
-  require(std::isfinite(factor), "scale_grads: factor = ", factor, ", expected a finite value");
+  MOERB_REQUIRE(std::isfinite(factor), "scale_grads: factor = ", factor, ", expected a finite value");
   model.visit_parameters(
       [&](std::string_view, auto& p) {
         if (p.frozen) return;
@@ -61,7 +61,7 @@ void scale_grads(Model& model, double factor) {
 template <class Model>
 double clip_grad_norm(Model& model, double max_norm) {
   constexpr std::string_view where = "clip_grad_norm";
-  require(max_norm > 0.0, where, ": max_norm = ", max_norm, ", expected > 0");
+  MOERB_REQUIRE(max_norm > 0.0, where, ": max_norm = ", max_norm, ", expected > 0");
   const double norm = global_grad_norm(model);
   if (!std::isfinite(norm)) {
     // Throws at the first parameter with a non-finite entry, naming it and the entry.

@@ -38,11 +38,11 @@ class LRSchedule {
 
   LRSchedule() : LRSchedule(Options{}) {}
   explicit LRSchedule(const Options& options) : options_(options) {
-    require(std::isfinite(options_.base_lr) && options_.base_lr >= 0.0,
+    MOERB_REQUIRE(std::isfinite(options_.base_lr) && options_.base_lr >= 0.0,
             "LRSchedule: base_lr = ", options_.base_lr, ", expected a finite value >= 0");
-    require(options_.warmup_steps >= 0, "LRSchedule: warmup_steps = ", options_.warmup_steps,
+    MOERB_REQUIRE(options_.warmup_steps >= 0, "LRSchedule: warmup_steps = ", options_.warmup_steps,
             ", expected >= 0");
-    require(options_.total_steps >= options_.warmup_steps || options_.decay == Decay::constant,
+    MOERB_REQUIRE(options_.total_steps >= options_.warmup_steps || options_.decay == Decay::constant,
             "LRSchedule: total_steps = ", options_.total_steps,
             ", expected >= warmup_steps = ", options_.warmup_steps);
     require_in_range(options_.min_lr_ratio, 0.0, 1.0, "LRSchedule", "min_lr_ratio");
@@ -52,7 +52,7 @@ class LRSchedule {
 
   /// The learning rate for optimizer step `step` (>= 0).
   [[nodiscard]] double lr(std::int64_t step) const {
-    require(step >= 0, "LRSchedule::lr: step = ", step, ", expected >= 0");
+    MOERB_REQUIRE(step >= 0, "LRSchedule::lr: step = ", step, ", expected >= 0");
     const double base = options_.base_lr;
     const std::int64_t warmup = options_.warmup_steps;
     if (step < warmup) return base * static_cast<double>(step) / static_cast<double>(warmup);

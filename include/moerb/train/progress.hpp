@@ -68,16 +68,16 @@ class ProgressBar {
 
   explicit ProgressBar(Options options, std::ostream& out = std::cerr)
       : options_(std::move(options)), out_(out) {
-    require(options_.total_steps > 0, "ProgressBar: total_steps = ", options_.total_steps,
+    MOERB_REQUIRE(options_.total_steps > 0, "ProgressBar: total_steps = ", options_.total_steps,
             ", expected > 0");
-    require(options_.log_every > 0, "ProgressBar: log_every = ", options_.log_every,
+    MOERB_REQUIRE(options_.log_every > 0, "ProgressBar: log_every = ", options_.log_every,
             ", expected > 0");
-    require(options_.bar_width >= 1, "ProgressBar: bar_width = ", options_.bar_width,
+    MOERB_REQUIRE(options_.bar_width >= 1, "ProgressBar: bar_width = ", options_.bar_width,
             ", expected >= 1");
-    require(std::isfinite(options_.min_redraw_interval) && options_.min_redraw_interval >= 0.0,
+    MOERB_REQUIRE(std::isfinite(options_.min_redraw_interval) && options_.min_redraw_interval >= 0.0,
             "ProgressBar: min_redraw_interval = ", options_.min_redraw_interval,
             ", expected a finite value >= 0");
-    require(options_.eta_smoothing > 0.0 && options_.eta_smoothing <= 1.0,
+    MOERB_REQUIRE(options_.eta_smoothing > 0.0 && options_.eta_smoothing <= 1.0,
             "ProgressBar: eta_smoothing = ", options_.eta_smoothing, ", expected in (0, 1]");
     if (!options_.clock) {
       options_.clock = [] {
@@ -111,7 +111,7 @@ class ProgressBar {
   /// Reports that `step` steps (over all epochs; 0 <= step <= total_steps, never decreasing) are
   /// done, the last with loss `loss`.
   void update(std::int64_t step, double loss) {
-    require(step >= last_step_ && step <= options_.total_steps,
+    MOERB_REQUIRE(step >= last_step_ && step <= options_.total_steps,
             "ProgressBar::update: step = ", step, ", expected in [", last_step_, ", ",
             options_.total_steps, "] (steps count up over all epochs)");
     const double now = options_.clock();

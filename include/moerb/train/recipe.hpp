@@ -105,27 +105,27 @@ struct Recipe {
 
   /// Throws moerb::error naming the first invalid knob.
   void validate(std::string_view where) const {
-    require(std::isfinite(learning_rate) && learning_rate > 0, where,
+    MOERB_REQUIRE(std::isfinite(learning_rate) && learning_rate > 0, where,
             ": Recipe::learning_rate = ", learning_rate, ", expected > 0");
-    require(batch_size >= 1, where, ": Recipe::batch_size = ", batch_size, ", expected >= 1");
-    require(grad_accumulation_steps >= 1, where,
+    MOERB_REQUIRE(batch_size >= 1, where, ": Recipe::batch_size = ", batch_size, ", expected >= 1");
+    MOERB_REQUIRE(grad_accumulation_steps >= 1, where,
             ": Recipe::grad_accumulation_steps = ", grad_accumulation_steps, ", expected >= 1");
-    require(epochs >= 1, where, ": Recipe::epochs = ", epochs, ", expected >= 1");
-    require(max_steps >= 0, where, ": Recipe::max_steps = ", max_steps, ", expected >= 0");
-    require(weight_decay >= 0, where, ": Recipe::weight_decay = ", weight_decay, ", expected >= 0");
-    require(warmup_ratio >= 0 && warmup_ratio <= 1, where,
+    MOERB_REQUIRE(epochs >= 1, where, ": Recipe::epochs = ", epochs, ", expected >= 1");
+    MOERB_REQUIRE(max_steps >= 0, where, ": Recipe::max_steps = ", max_steps, ", expected >= 0");
+    MOERB_REQUIRE(weight_decay >= 0, where, ": Recipe::weight_decay = ", weight_decay, ", expected >= 0");
+    MOERB_REQUIRE(warmup_ratio >= 0 && warmup_ratio <= 1, where,
             ": Recipe::warmup_ratio = ", warmup_ratio, ", expected in [0, 1]");
-    require(max_grad_norm >= 0, where, ": Recipe::max_grad_norm = ", max_grad_norm,
+    MOERB_REQUIRE(max_grad_norm >= 0, where, ": Recipe::max_grad_norm = ", max_grad_norm,
             ", expected >= 0");
     require_rate(dropout, where, "Recipe::dropout");
     require_rate(attention_dropout, where, "Recipe::attention_dropout");
     require_rate(expert_dropout, where, "Recipe::expert_dropout");
     require_rate(router_jitter, where, "Recipe::router_jitter");
-    require(load_balancing_weight >= 0 && z_loss_weight >= 0, where,
+    MOERB_REQUIRE(load_balancing_weight >= 0 && z_loss_weight >= 0, where,
             ": Recipe router loss weights must be >= 0 (load_balancing_weight = ",
             load_balancing_weight, ", z_loss_weight = ", z_loss_weight, ")");
-    require(threads >= 0, where, ": Recipe::threads = ", threads, ", expected >= 0");
-    require(eval_every >= 0 && early_stopping_patience >= 0, where,
+    MOERB_REQUIRE(threads >= 0, where, ": Recipe::threads = ", threads, ", expected >= 0");
+    MOERB_REQUIRE(eval_every >= 0 && early_stopping_patience >= 0, where,
             ": Recipe::eval_every and early_stopping_patience must be >= 0");
     adversarial.validate(where);
   }

@@ -54,9 +54,9 @@ class SGDUpdate {
     detail::require_learning_rate(options_.lr, "SGD");
     require_rate(options_.momentum, "SGD", "momentum");
     require_rate(options_.dampening, "SGD", "dampening");
-    require(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0.0,
+    MOERB_REQUIRE(std::isfinite(options_.weight_decay) && options_.weight_decay >= 0.0,
             "SGD: weight_decay = ", options_.weight_decay, ", expected a finite value >= 0");
-    require(!options_.nesterov || (options_.momentum > 0.0 && options_.dampening == 0.0),
+    MOERB_REQUIRE(!options_.nesterov || (options_.momentum > 0.0 && options_.dampening == 0.0),
             "SGD: nesterov needs momentum > 0 and dampening = 0 (momentum = ", options_.momentum,
             ", dampening = ", options_.dampening, ")");
   }

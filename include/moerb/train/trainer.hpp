@@ -49,7 +49,7 @@ struct ClassificationTask {
     labels.clear();
     for (std::size_t i = 0; i < examples.size(); ++i) {
       const Example& e = examples[i];
-      require(!e.ids.empty(), "ClassificationTask: example ", i, " has no tokens");
+      MOERB_REQUIRE(!e.ids.empty(), "ClassificationTask: example ", i, " has no tokens");
       batch.push_back(e.ids, e.segments);
       labels.push_back(e.label);
     }
@@ -82,7 +82,7 @@ struct ClassificationTask {
   /// Accuracy on `examples` (evaluation forwards in batches).
   template <class Model>
   static double evaluate(Model& model, std::span<const Example> examples, Index batch_size) {
-    require(!examples.empty(), "ClassificationTask::evaluate: no examples");
+    MOERB_REQUIRE(!examples.empty(), "ClassificationTask::evaluate: no examples");
     std::size_t correct = 0;
     std::vector<std::int32_t> labels;
     for (std::size_t i = 0; i < examples.size(); i += static_cast<std::size_t>(batch_size)) {
@@ -106,7 +106,7 @@ struct LanguageModelingTask {
   static TokenBatch make_batch(std::span<const Example> examples) {
     TokenBatch batch;
     for (std::size_t i = 0; i < examples.size(); ++i) {
-      require(examples[i].size() >= 2, "LanguageModelingTask: sequence ", i, " has ",
+      MOERB_REQUIRE(examples[i].size() >= 2, "LanguageModelingTask: sequence ", i, " has ",
               examples[i].size(), " tokens, expected >= 2");
       batch.push_back(examples[i]);
     }
@@ -142,7 +142,7 @@ struct LanguageModelingTask {
   template <class Model>
   static double evaluate(Model& model, std::span<const Example> examples, Index batch_size) {
     using S = typename Model::Scalar;
-    require(!examples.empty(), "LanguageModelingTask::evaluate: no sequences");
+    MOERB_REQUIRE(!examples.empty(), "LanguageModelingTask::evaluate: no sequences");
     double nll = 0, count = 0;
     Matrix<S> d;
     for (std::size_t i = 0; i < examples.size(); i += static_cast<std::size_t>(batch_size)) {
@@ -196,7 +196,7 @@ class Trainer {
   /// Trains on `train` (shuffled each epoch with the recipe's seed) and evaluates on `dev`
   /// (if not empty) every recipe.eval_every steps or at each epoch end.
   TrainResult fit(std::span<const Example> train, std::span<const Example> dev = {}) {
-    require(!train.empty(), "Trainer::fit: empty training set");
+    MOERB_REQUIRE(!train.empty(), "Trainer::fit: empty training set");
     Model& model = *model_;
     apply_freezing(recipe_, model);
     DataParallel<Model> workers(model, recipe_.threads);

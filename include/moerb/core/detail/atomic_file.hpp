@@ -33,7 +33,7 @@ template <class Produce>
 void write_file_atomically(const std::filesystem::path& target, std::string_view where,
                            Produce&& produce) {
   namespace fs = std::filesystem;
-  require(target.has_filename(), where, ": '", target.string(), "' does not name a file");
+  MOERB_REQUIRE(target.has_filename(), where, ": '", target.string(), "' does not name a file");
   const fs::path directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
 
   // A name no other writer uses at the same time: "." + target name + a per-process counter,

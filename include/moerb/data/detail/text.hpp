@@ -22,11 +22,11 @@ namespace moerb::detail {
 inline std::ifstream open_input(const std::filesystem::path& path, std::string_view reader) {
   std::error_code ec;
   const bool exists = std::filesystem::exists(path, ec);
-  require(exists, reader, ": cannot open '", path.string(), "': no such file");
-  require(!std::filesystem::is_directory(path, ec), reader, ": '", path.string(),
+  MOERB_REQUIRE(exists, reader, ": cannot open '", path.string(), "': no such file");
+  MOERB_REQUIRE(!std::filesystem::is_directory(path, ec), reader, ": '", path.string(),
           "' is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
-  require(in.good(), reader, ": cannot open '", path.string(), "' for reading");
+  MOERB_REQUIRE(in.good(), reader, ": cannot open '", path.string(), "' for reading");
   return in;
 }
 

@@ -43,7 +43,7 @@ struct ReluOp {
 template <class B>
 B erfc_batch(const B& z) {
   using S = typename B::value_type;
-  B r = xsimd::erfc(z);
+  B r = erfc_batch_raw(z);
   if constexpr (std::is_same_v<S, double>) {
     const auto tail = xsimd::abs(z) > B(S(2));
     if (xsimd::any(tail)) {
@@ -69,7 +69,7 @@ struct GeluErfOp {
   template <class B>
   static B x_pdf(const B& x) {
     using S = typename B::value_type;
-    return x * (B(ActivationConstants<S>::inv_sqrt_2pi) * xsimd::exp(B(S(-0.5)) * x * x));
+    return x * (B(ActivationConstants<S>::inv_sqrt_2pi) * exp_batch(B(S(-0.5)) * x * x));
   }
   template <class B>
   static B value(const B& x) {
@@ -95,7 +95,7 @@ struct GeluTanhOp {
   template <class B>
   static B sigmoid_z(const B& x) {
     using S = typename B::value_type;
-    return B(S(1)) / (B(S(1)) + xsimd::exp(-z(x)));
+    return B(S(1)) / (B(S(1)) + exp_batch(-z(x)));
   }
   // f'(x) = s + x·s(1 − s)·z'; the second term is forced to 0 where s(1 − s) = 0 (huge |x|, z' =
   // ∞).
@@ -110,7 +110,7 @@ struct GeluTanhOp {
   template <class B>
   static B value(const B& x) {
     using S = typename B::value_type;
-    return x / (B(S(1)) + xsimd::exp(-z(x)));
+    return x / (B(S(1)) + exp_batch(-z(x)));
   }
   template <class B>
   static B backward(const B& x, const B& g) {
@@ -119,7 +119,7 @@ struct GeluTanhOp {
   template <class B>
   static std::pair<B, B> value_backward(const B& x, const B& g) {
     using S = typename B::value_type;
-    const B den = B(S(1)) + xsimd::exp(-z(x));  // f = x/den exactly as in value()
+    const B den = B(S(1)) + exp_batch(-z(x));  // f = x/den exactly as in value()
     return {x / den, g * derivative(x, B(S(1)) / den)};
   }
 };
@@ -128,7 +128,7 @@ struct SiluOp {
   template <class B>
   static B sigmoid(const B& x) {
     using S = typename B::value_type;
-    return B(S(1)) / (B(S(1)) + xsimd::exp(-x));
+    return B(S(1)) / (B(S(1)) + exp_batch(-x));
   }
   template <class B>
   static B derivative(const B& x, const B& s) {
@@ -138,7 +138,7 @@ struct SiluOp {
   template <class B>
   static B value(const B& x) {
     using S = typename B::value_type;
-    return x / (B(S(1)) + xsimd::exp(-x));
+    return x / (B(S(1)) + exp_batch(-x));
   }
   template <class B>
   static B backward(const B& x, const B& g) {
@@ -147,7 +147,7 @@ struct SiluOp {
   template <class B>
   static std::pair<B, B> value_backward(const B& x, const B& g) {
     using S = typename B::value_type;
-    const B den = B(S(1)) + xsimd::exp(-x);  // f = x/den exactly as in value()
+    const B den = B(S(1)) + exp_batch(-x);  // f = x/den exactly as in value()
     return {x / den, g * derivative(x, B(S(1)) / den)};
   }
 };

@@ -74,6 +74,35 @@ template <class S>
   return m;
 }
 
+/// exp on a batch, defined for every input. xsimd 8.1's exp converts round(x/ln 2) to an integer
+/// before it selects 0 or ∞ for lanes outside [minlog, maxlog]; for ±∞, NaN or a huge x that
+/// conversion overflows, which is undefined behaviour (clang's UBSan reports it where xsimd falls
+/// back to a scalar cast, e.g. double on AVX-512). Lanes are clamped to just outside that range,
+/// which changes no result (they still give 0 or ∞), and NaN lanes pass through as NaN.
+template <class B>
+[[nodiscard]] inline B exp_batch(const B& x) {
+  using S = typename B::value_type;
+  const B lo = xsimd::constants::minlog<B>() - B(S(1));
+  const B hi = xsimd::constants::maxlog<B>() + B(S(1));
+  const auto nan = x != x;
+  const B safe =
+      xsimd::select(nan, B(S(0)), xsimd::select(x < lo, lo, xsimd::select(x > hi, hi, x)));
+  return xsimd::select(nan, x, xsimd::exp(safe));
+}
+
+/// erfc on a batch, defined for every input: xsimd's erfc calls exp(−z²), so the same hazard as
+/// above applies for |z| ≳ 3e9. erfc is 0 (2) in float and double for z ≥ 64 (z ≤ −64), so those
+/// lanes are clamped there; NaN passes through.
+template <class B>
+[[nodiscard]] inline B erfc_batch_raw(const B& z) {
+  using S = typename B::value_type;
+  const B bound(S(64));
+  const auto nan = z != z;
+  const B safe = xsimd::select(
+      nan, B(S(0)), xsimd::select(z < -bound, -bound, xsimd::select(z > bound, bound, z)));
+  return xsimd::select(nan, z, xsimd::erfc(safe));
+}
+
 #else
 
 template <class S>

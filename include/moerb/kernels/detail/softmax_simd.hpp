@@ -34,12 +34,12 @@ S exp_shifted_sum_simd(const S* x, S m, S* y, Index n) {
   B acc(S(0));
   Index i = 0;
   for (; i + W <= n; i += W) {
-    const B e = xsimd::exp(B::load_unaligned(x + i) - mb);
+    const B e = exp_batch(B::load_unaligned(x + i) - mb);
     if constexpr (Store) e.store_unaligned(y + i);
     acc += e;
   }
   if (i < n) {
-    const B e = xsimd::exp(load_partial(x + i, n - i, ninf) - mb);
+    const B e = exp_batch(load_partial(x + i, n - i, ninf) - mb);
     if constexpr (Store) store_partial(y + i, e, n - i);
     acc += e;
   }

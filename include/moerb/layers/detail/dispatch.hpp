@@ -24,22 +24,22 @@ class TokenIndex {
   template <class S>
   void build(const Routing<S>& r, Index num_tokens, Index num_experts, std::string_view where) {
     const auto E = static_cast<std::size_t>(num_experts);
-    require(r.num_tokens == num_tokens && r.num_experts == num_experts, where,
+    MOERB_REQUIRE(r.num_tokens == num_tokens && r.num_experts == num_experts, where,
             ": the router returned a routing for ", r.num_tokens, " tokens and ", r.num_experts,
             " experts, expected ", num_tokens, " and ", num_experts);
-    require(r.offsets.size() == E + 1 && r.offsets.front() == 0, where, ": routing.offsets has ",
+    MOERB_REQUIRE(r.offsets.size() == E + 1 && r.offsets.front() == 0, where, ": routing.offsets has ",
             r.offsets.size(), " entries, expected ", E + 1, " starting at 0");
     const auto A = r.token.size();
-    require(r.weight.size() == A && static_cast<std::size_t>(r.offsets.back()) == A, where,
+    MOERB_REQUIRE(r.weight.size() == A && static_cast<std::size_t>(r.offsets.back()) == A, where,
             ": routing has ", A, " tokens, ", r.weight.size(),
             " weights and offsets[E] = ", r.offsets.back(), ", expected all equal");
     for (std::size_t e = 0; e < E; ++e) {
-      require(r.offsets[e] <= r.offsets[e + 1], where, ": routing.offsets decreases at expert ", e);
+      MOERB_REQUIRE(r.offsets[e] <= r.offsets[e + 1], where, ": routing.offsets decreases at expert ", e);
     }
     offsets_.assign(static_cast<std::size_t>(num_tokens) + 1, 0);
     for (std::size_t a = 0; a < A; ++a) {
       const Index t = r.token[a];
-      require(t >= 0 && t < num_tokens, where, ": routing.token[", a, "] = ", t,
+      MOERB_REQUIRE(t >= 0 && t < num_tokens, where, ": routing.token[", a, "] = ", t,
               ", expected in [0, ", num_tokens, ")");
       ++offsets_[static_cast<std::size_t>(t) + 1];
     }

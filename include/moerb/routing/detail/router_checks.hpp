@@ -16,21 +16,21 @@ template <class S>
 void require_router_backward_args(bool has_forward, const Routing<S>& routing, Index input_dim,
                                   const Matrix<S>& x, std::span<const S> d_weight,
                                   const Matrix<S>& dx, std::string_view where) {
-  require(has_forward, where, ": called before forward");
+  MOERB_REQUIRE(has_forward, where, ": called before forward");
   require_shape(x, routing.num_tokens, input_dim, where, "x");
   require_shape(dx, routing.num_tokens, input_dim, where, "dx");
-  require(d_weight.size() == routing.token.size(), where, ": d_weight has ", d_weight.size(),
+  MOERB_REQUIRE(d_weight.size() == routing.token.size(), where, ": d_weight has ", d_weight.size(),
           " entries, expected ", routing.token.size(), " (one per kept assignment)");
   for (std::size_t a = 0; a < d_weight.size(); ++a) {
-    require(std::isfinite(d_weight[a]), where, ": d_weight[", a, "] is ", d_weight[a],
+    MOERB_REQUIRE(std::isfinite(d_weight[a]), where, ": d_weight[", a, "] is ", d_weight[a],
             ", expected a finite value");
   }
 }
 
 /// Checks a router's Options fields shared by the gated routers.
 inline void require_router_dims(Index input_dim, Index num_experts, std::string_view where) {
-  require(input_dim > 0, where, ": input_dim = ", input_dim, ", expected > 0");
-  require(num_experts > 0, where, ": num_experts = ", num_experts, ", expected > 0");
+  MOERB_REQUIRE(input_dim > 0, where, ": input_dim = ", input_dim, ", expected > 0");
+  MOERB_REQUIRE(num_experts > 0, where, ": num_experts = ", num_experts, ", expected > 0");
 }
 
 }  // namespace moerb::detail

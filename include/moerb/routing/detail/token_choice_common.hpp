@@ -20,18 +20,18 @@ namespace moerb::detail {
 
 /// k (or an inference-time k) must lie in [1, num_experts].
 inline void require_k(Index k, Index num_experts, std::string_view where, std::string_view what) {
-  require(k >= 1 && k <= num_experts, where, ": ", what, " = ", k, ", expected in [1, ",
+  MOERB_REQUIRE(k >= 1 && k <= num_experts, where, ": ", what, " = ", k, ", expected in [1, ",
           num_experts, "] (num_experts = ", num_experts, ")");
 }
 
 inline void require_positive_finite(double value, std::string_view where, std::string_view what) {
-  require(std::isfinite(value) && value > 0.0, where, ": ", what, " = ", value,
+  MOERB_REQUIRE(std::isfinite(value) && value > 0.0, where, ": ", what, " = ", value,
           ", expected a finite value > 0");
 }
 
 inline void require_nonnegative_finite(double value, std::string_view where,
                                        std::string_view what) {
-  require(std::isfinite(value) && value >= 0.0, where, ": ", what, " = ", value,
+  MOERB_REQUIRE(std::isfinite(value) && value >= 0.0, where, ": ", what, " = ", value,
           ", expected a finite value >= 0");
 }
 

@@ -19,9 +19,9 @@ namespace moerb::detail::text {
 [[nodiscard]] inline std::string read_file(const std::filesystem::path& path,
                                            std::string_view where) {
   std::ifstream in(path, std::ios::binary);
-  require(in.is_open(), where, ": cannot open '", path.string(), "' for reading");
+  MOERB_REQUIRE(in.is_open(), where, ": cannot open '", path.string(), "' for reading");
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  require(!in.bad(), where, ": failed to read '", path.string(), "'");
+  MOERB_REQUIRE(!in.bad(), where, ": failed to read '", path.string(), "'");
   return content;
 }
 

@@ -58,9 +58,9 @@ class WordPieceTrainer {
  public:
   WordPieceTrainer(const std::vector<std::string_view>& words,
                    const std::vector<std::uint64_t>& counts) {
-    require(words.size() == counts.size(), "WordPieceTrainer: ", words.size(), " words but ",
+    MOERB_REQUIRE(words.size() == counts.size(), "WordPieceTrainer: ", words.size(), " words but ",
             counts.size(), " counts");
-    require(words.size() < std::numeric_limits<std::uint32_t>::max(),
+    MOERB_REQUIRE(words.size() < std::numeric_limits<std::uint32_t>::max(),
             "WordPieceTrainer: ", words.size(), " distinct words, expected fewer than 2^32");
     build_alphabet(words);
     words_.reserve(words.size());
@@ -156,7 +156,7 @@ class WordPieceTrainer {
   /// The id of piece `s`, creating it if new.
   std::int32_t symbol_id(const std::string& s) {
     if (const auto it = symbol_ids_.find(s); it != symbol_ids_.end()) return it->second;
-    require(Vocabulary::special_token_count + symbols_.size() <
+    MOERB_REQUIRE(Vocabulary::special_token_count + symbols_.size() <
                 static_cast<std::size_t>(std::numeric_limits<TokenId>::max()),
             "WordPieceTrainer: too many pieces for 32-bit ids");
     const auto id = static_cast<std::int32_t>(symbols_.size());
