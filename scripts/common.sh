@@ -6,9 +6,15 @@ MOERB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOERB_JOBS="${MOERB_JOBS:-$(nproc)}"
 MOERB_BUILD_ROOT="${MOERB_BUILD_ROOT:-${MOERB_ROOT}/build}"
 
-# Debian 12 packages needed to configure and build everything (tests, examples, benchmarks).
-MOERB_DEBIAN_PACKAGES=(cmake ninja-build g++ libeigen3-dev libxsimd-dev xtl-dev
-                       libboost-test-dev libbenchmark-dev nlohmann-json3-dev wordnet-base)
+# Debian 12 packages needed to configure and build everything (tests, examples, benchmarks) with GCC
+# and clang (clang's OpenMP runtime and sanitizer/libFuzzer runtimes; llvm-symbolizer for readable
+# sanitizer reports), plus ccache.
+MOERB_DEBIAN_PACKAGES=(cmake ninja-build g++ clang libomp-14-dev libclang-rt-14-dev llvm-14 ccache
+                       libeigen3-dev libxsimd-dev xtl-dev libboost-test-dev libbenchmark-dev
+                       nlohmann-json3-dev wordnet-base)
+
+# Extra -D arguments for every configure (set by moerb_use_ccache and the scripts).
+MOERB_CMAKE_ARGS=()
 
 moerb_log() { printf '\n==> %s\n' "$*"; }
 moerb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -49,12 +55,59 @@ moerb_ensure_packages() {
     apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# Configures the CMake preset $1 into ${MOERB_BUILD_ROOT}/$1 (the preset's own binaryDir unless
-# MOERB_BUILD_ROOT is set) and sets MOERB_BUILD_DIR to that directory.
+# Compiles through ccache (unless MOERB_CCACHE=0), with its cache outside the clone: a second run on
+# the same machine, or a fresh clone of the same sources, recompiles only what changed. Paths under
+# the repository are hashed relative to it, so clones in different folders share the cache.
+moerb_use_ccache() {
+  [[ "${MOERB_CCACHE:-1}" == 1 ]] || return 0
+  command -v ccache >/dev/null 2>&1 || { moerb_log "ccache not found: compiling without it"; return 0; }
+  export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/moerb-ccache}"
+  export CCACHE_BASEDIR="${MOERB_ROOT}"
+  export CCACHE_NOHASHDIR=1
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
+  MOERB_CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+}
+
+# Configures the CMake preset $1 into ${MOERB_BUILD_ROOT}/<$2, default $1> (the preset's own
+# binaryDir unless MOERB_BUILD_ROOT is set) and sets MOERB_BUILD_DIR to that directory. Further
+# arguments go to cmake. Warnings are errors when MOERB_WERROR=ON (CI sets it).
 moerb_configure() {
-  local preset="$1"
-  MOERB_BUILD_DIR="${MOERB_BUILD_ROOT}/${preset}"
+  local preset="$1" dir="${2:-$1}"
+  shift $(($# < 2 ? $# : 2))
+  MOERB_BUILD_DIR="${MOERB_BUILD_ROOT}/${dir}"
   moerb_log "Configuring preset '${preset}' in ${MOERB_BUILD_DIR}"
   cd "${MOERB_ROOT}" || moerb_die "cannot enter ${MOERB_ROOT}"
-  moerb_run cmake --preset "${preset}" -B "${MOERB_BUILD_DIR}"
+  moerb_run cmake --preset "${preset}" -B "${MOERB_BUILD_DIR}" \
+    "-DMOERB_WERROR=${MOERB_WERROR:-OFF}" "${MOERB_CMAKE_ARGS[@]}" "$@"
+}
+
+# Stage timing: moerb_stage NAME starts a stage (ending the previous one); moerb_stage_summary prints
+# every stage's wall time and the total.
+MOERB_STAGE_NAMES=()
+MOERB_STAGE_SECONDS=()
+MOERB_STAGE_CURRENT=""
+MOERB_STAGE_START=0
+MOERB_RUN_START=${SECONDS}
+moerb_stage_end() {
+  [[ -n "${MOERB_STAGE_CURRENT}" ]] || return 0
+  local took=$((SECONDS - MOERB_STAGE_START))
+  MOERB_STAGE_NAMES+=("${MOERB_STAGE_CURRENT}")
+  MOERB_STAGE_SECONDS+=("${took}")
+  printf '\n==> stage %s: %d s (%d:%02d)\n' "${MOERB_STAGE_CURRENT}" "${took}" $((took / 60)) $((took % 60))
+  MOERB_STAGE_CURRENT=""
+}
+moerb_stage() {
+  moerb_stage_end
+  MOERB_STAGE_CURRENT="$1"
+  MOERB_STAGE_START=${SECONDS}
+  printf '\n==> stage %s\n' "$1"
+}
+moerb_stage_summary() {
+  moerb_stage_end
+  local i total=$((SECONDS - MOERB_RUN_START))
+  printf '\n==> wall time per stage\n'
+  for i in "${!MOERB_STAGE_NAMES[@]}"; do
+    printf '    %-28s %6d s\n' "${MOERB_STAGE_NAMES[$i]}" "${MOERB_STAGE_SECONDS[$i]}"
+  done
+  printf '    %-28s %6d s (%d:%02d)\n' total "${total}" $((total / 60)) $((total % 60))
 }

@@ -16,6 +16,7 @@ esac
 
 
 moerb_ensure_packages
+moerb_use_ccache
 # The release preset is shared with scripts/test.sh, so a later test run reuses this build.
 moerb_configure release
 moerb_log "Building the examples (${MOERB_JOBS} jobs)"

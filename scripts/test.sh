@@ -1,44 +1,125 @@
 #!/usr/bin/env bash
-# Builds moerb and runs the whole CTest suite.
+# Builds moerb and runs its tests. With no argument: the release build with GCC and the whole CTest
+# suite. Arguments choose other builds (several may be given; each is its own timed stage):
 #
-#   scripts/test.sh              Release build (preset 'release', build/release)
-#   scripts/test.sh --sanitize   ASan + UBSan build (preset 'sanitize', build/sanitize);
-#                                MOERB_SANITIZE=1 does the same
-#   scripts/test.sh --all        both, release first
+#   --release          GCC, Release (preset 'release', build/release): all tests      [default]
+#   --sanitize         GCC, ASan + UBSan (preset 'sanitize'); MOERB_SANITIZE=1 does the same
+#   --clang            Clang, Release (preset 'clang')
+#   --clang-sanitize   Clang, ASan + UBSan (preset 'clang-sanitize')
+#   --arch             Instruction sets: examples, benchmarks and kernel tests compiled for
+#                      x86-64-v2 (SSE4.2), x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512); the kernel
+#                      tests and moe_demo run for every level this CPU supports
+#   --fuzz             A short run of every fuzz harness (scripts/fuzz.sh)
+#   --ci               What CI runs: --release --clang-sanitize --arch --fuzz, warnings as errors
+#   --all              Every build above
 #
-# Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT (default: <repo>/build),
-# MOERB_SKIP_PACKAGES=1 (do not check Debian packages). Extra arguments after -- go to ctest.
+# Tests run in random order, in parallel. Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT
+# (default: <repo>/build), MOERB_SKIP_PACKAGES=1 (do not check Debian packages), MOERB_WERROR=ON
+# (warnings are errors), MOERB_CCACHE=0 (no compiler cache; else ccache in ~/.cache/moerb-ccache).
+# Extra arguments after -- go to ctest.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-presets=(release)
-[[ "${MOERB_SANITIZE:-0}" == 1 ]] && presets=(sanitize)
+stages=()
 ctest_args=()
 while (($#)); do
   case "$1" in
-    --sanitize) presets=(sanitize) ;;
-    --all) presets=(release sanitize) ;;
-    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --release) stages+=(release) ;;
+    --sanitize) stages+=(sanitize) ;;
+    --clang) stages+=(clang) ;;
+    --clang-sanitize) stages+=(clang-sanitize) ;;
+    --arch) stages+=(arch) ;;
+    --fuzz) stages+=(fuzz) ;;
+    --ci) stages+=(release clang-sanitize arch fuzz); export MOERB_WERROR="${MOERB_WERROR:-ON}" ;;
+    --all) stages+=(release sanitize clang clang-sanitize arch fuzz) ;;
+    -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; ctest_args=("$@"); break ;;
     *) moerb_die "unknown argument '$1' (try --help)" ;;
   esac
   shift
 done
+if ((${#stages[@]} == 0)); then
+  if [[ "${MOERB_SANITIZE:-0}" == 1 ]]; then stages=(sanitize); else stages=(release); fi
+fi
 
+moerb_stage packages
 moerb_ensure_packages
+moerb_use_ccache
+[[ "${MOERB_CCACHE:-1}" == 1 ]] && command -v ccache >/dev/null 2>&1 && ccache --zero-stats >/dev/null
 
-for preset in "${presets[@]}"; do
-  moerb_configure "${preset}"
-  moerb_log "Building (${MOERB_JOBS} jobs)"
-  moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
-  if [[ "${preset}" == sanitize ]]; then
-    # Same settings as the 'sanitize' test preset: any report fails the test.
-    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
-    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-  fi
-  moerb_log "Running the test suite (${preset})"
-  moerb_run ctest --test-dir "${MOERB_BUILD_DIR}" --output-on-failure -j "${MOERB_JOBS}" \
+sanitizer_env() {
+  # Same settings as the sanitizer test presets: any report fails the test.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+}
+
+run_ctest() {
+  moerb_run ctest --test-dir "$1" --output-on-failure --schedule-random -j "${MOERB_JOBS}" \
     "${ctest_args[@]}"
+}
+
+# One preset: configure, build everything, run the suite.
+build_and_test() {
+  local preset="$1"
+  moerb_stage "${preset}: build"
+  moerb_configure "${preset}"
+  moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
+  moerb_stage "${preset}: test"
+  case "${preset}" in *sanitize) (sanitizer_env; run_ctest "${MOERB_BUILD_DIR}") ;; *) run_ctest "${MOERB_BUILD_DIR}" ;; esac
+}
+
+# Whether this CPU runs code built for the x86-64 micro-architecture level $1 (x86-64-v2/v3/v4).
+cpu_supports() {
+  local level="$1" loader
+  for loader in /lib64/ld-linux-x86-64.so.2 /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
+    if [[ -x "${loader}" ]] && "${loader}" --help 2>/dev/null | grep -q "${level} (supported"; then
+      return 0
+    fi
+  done
+  # Older loaders do not list the levels: check the CPU flags that define them.
+  local flags need
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  case "${level}" in
+    x86-64-v2) need="sse4_2 ssse3 popcnt cx16" ;;
+    x86-64-v3) need="sse4_2 avx avx2 fma bmi1 bmi2 movbe" ;;
+    x86-64-v4) need="avx2 fma avx512f avx512bw avx512cd avx512dq avx512vl" ;;
+    *) return 1 ;;
+  esac
+  for f in ${need}; do [[ "${flags}" == *" ${f} "* ]] || return 1; done
+}
+
+# Every instruction-set level: compile (examples, benchmarks, kernel tests); run where possible.
+arch_matrix() {
+  local level
+  for level in x86-64-v2 x86-64-v3 x86-64-v4; do
+    moerb_stage "arch ${level}"
+    moerb_configure arch "arch-${level}" "-DMOERB_ARCH=${level}"
+    moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
+    if cpu_supports "${level}"; then
+      run_ctest "${MOERB_BUILD_DIR}"
+      moerb_run "${MOERB_BUILD_DIR}/examples/moe_demo" >/dev/null
+      moerb_log "${level}: kernel tests and moe_demo passed"
+    else
+      moerb_log "${level}: compiled; this CPU cannot run it, so its tests were not run"
+    fi
+  done
+}
+
+for stage in "${stages[@]}"; do
+  case "${stage}" in
+    arch) arch_matrix ;;
+    fuzz)
+      moerb_stage "fuzz"
+      MOERB_SKIP_PACKAGES=1 moerb_run "${MOERB_ROOT}/scripts/fuzz.sh"
+      ;;
+    *) build_and_test "${stage}" ;;
+  esac
 done
-moerb_log "All tests passed (${presets[*]})"
+moerb_stage_end
+if [[ "${MOERB_CCACHE:-1}" == 1 ]] && command -v ccache >/dev/null 2>&1; then
+  moerb_log "ccache ($(ccache --get-config cache_dir))"
+  ccache --show-stats | grep -E 'Hits|Misses|hit|miss' || true
+fi
+moerb_stage_summary
+moerb_log "All passed (${stages[*]})"

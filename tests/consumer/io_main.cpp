@@ -1,8 +1,11 @@
 // A downstream program on the moerb::io target: builds a tiny MoE classifier, trains it for one
 // step, saves it as safetensors and loads it into a second model, which must give the same logits.
+#include <unistd.h>
+
 #include <moerb/moerb_io.hpp>
 
 #include <filesystem>
+#include <string>
 #include <iostream>
 #include <vector>
 
@@ -27,7 +30,8 @@ int main() {
   recipe.progress = false;
   moerb::ClassifierTrainer<decltype(model)>(model, recipe).fit(data);
 
-  const auto path = std::filesystem::temp_directory_path() / "moerb_consumer_io.safetensors";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("moerb_consumer_io_" + std::to_string(::getpid()) + ".safetensors");
   moerb::save_checkpoint(model, path);
   auto copy = model;
   moerb::Rng other(2);

@@ -2,9 +2,12 @@
 # against it, once through find_package(moerb CONFIG REQUIRED) and once through add_subdirectory.
 #
 #   cmake -DMOERB_SOURCE_DIR=<moerb> -DWORK_DIR=<scratch dir> [-DCMAKE_GENERATOR=Ninja]
-#         [-DCMAKE_MAKE_PROGRAM=...] [-DCMAKE_CXX_COMPILER=...] [-DMOERB_EXPECTED_VERSION=x.y.z]
-#         -P run_consumer_test.cmake
+#         [-DCMAKE_MAKE_PROGRAM=...] [-DCMAKE_CXX_COMPILER=...] [-DCMAKE_CXX_COMPILER_LAUNCHER=ccache]
+#         [-DMOERB_EXPECTED_VERSION=x.y.z] [-DMOERB_CHECK_HEADERS=OFF] -P run_consumer_test.cmake
 cmake_minimum_required(VERSION 3.25)
+if(NOT DEFINED MOERB_CHECK_HEADERS)
+  set(MOERB_CHECK_HEADERS ON)
+endif()
 
 foreach(var IN ITEMS MOERB_SOURCE_DIR WORK_DIR)
   if(NOT ${var})
@@ -25,7 +28,7 @@ set(common_args)
 if(CMAKE_GENERATOR)
   list(APPEND common_args -G "${CMAKE_GENERATOR}")
 endif()
-foreach(var IN ITEMS CMAKE_MAKE_PROGRAM CMAKE_CXX_COMPILER)
+foreach(var IN ITEMS CMAKE_MAKE_PROGRAM CMAKE_CXX_COMPILER CMAKE_CXX_COMPILER_LAUNCHER)
   if(${var})
     list(APPEND common_args "-D${var}=${${var}}")
   endif()
@@ -96,8 +99,8 @@ step("configure consumer (find_package)"
     -DMOERB_CONSUMER_MODE=package "-DCMAKE_PREFIX_PATH=${prefix}"
     "-DMOERB_EXPECTED_VERSION=${MOERB_EXPECTED_VERSION}"
     "-DMOERB_EXPECTED_PACKAGE_DIR=${package_dir}"
-    -DMOERB_CONSUMER_CHECK_HEADERS=ON)
-step("build consumer (find_package) and compile every header alone"
+    -DMOERB_CONSUMER_CHECK_HEADERS=${MOERB_CHECK_HEADERS})
+step("build consumer (find_package), and compile every header alone unless MOERB_CHECK_HEADERS=OFF"
   ${CMAKE_COMMAND} --build "${build_pkg}" --parallel)
 step("run consumer (find_package)" "${build_pkg}/bin/moerb_consumer")
 string(STRIP "${step_output}" out)

@@ -6,6 +6,9 @@
 
 #include "moerb/core/context.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_core_context {
+
 using moerb::ForwardContext;
 using moerb::Rng;
 
@@ -68,3 +71,5 @@ BOOST_AUTO_TEST_CASE(tagged_streams_are_distinct) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_core_context

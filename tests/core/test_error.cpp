@@ -8,6 +8,9 @@
 
 #include "moerb/core/error.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_core_error {
+
 namespace {
 
 using moerb::Index;
@@ -163,3 +166,5 @@ BOOST_AUTO_TEST_CASE(require_rate_is_half_open) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_core_error

@@ -7,6 +7,9 @@
 
 #include "moerb/core/parameter.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_core_parameter {
+
 namespace {
 
 using moerb::Index;
@@ -222,3 +225,5 @@ BOOST_AUTO_TEST_CASE(init_is_reproducible_from_the_seed) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_core_parameter

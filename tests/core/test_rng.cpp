@@ -5,6 +5,9 @@
 
 #include "moerb/core/rng.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_core_rng {
+
 using moerb::Rng;
 
 BOOST_AUTO_TEST_SUITE(rng)
@@ -82,3 +85,5 @@ BOOST_AUTO_TEST_CASE(uniform_index_covers_range_evenly) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_core_rng

@@ -4,6 +4,9 @@
 
 #include "moerb/core/types.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_core_types {
+
 namespace {
 
 using moerb::Index;
@@ -34,7 +37,8 @@ BOOST_AUTO_TEST_SUITE(types)
 
 BOOST_AUTO_TEST_CASE(aliases_have_the_documented_types) {
   static_assert(std::is_same_v<Index, Eigen::Index>);
-  static_assert(Matrix<float>::IsRowMajor && Matrix<double>::IsRowMajor);
+  static_assert(Matrix<float>::IsRowMajor);
+  static_assert(Matrix<double>::IsRowMajor);
   static_assert(moerb::IndexMatrix::IsRowMajor);
   static_assert(std::is_same_v<moerb::IndexMatrix::Scalar, Index>);
   static_assert(moerb::Vector<float>::ColsAtCompileTime == 1);
@@ -95,3 +99,5 @@ BOOST_AUTO_TEST_CASE(mutable_ref_writes_through_to_blocks) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_core_types

@@ -5,11 +5,14 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/advglue.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_advglue {
+
 using moerb::ReadOptions;
 using moerb::ReadReport;
 using moerb::TextDataset;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 
 namespace {
 
@@ -40,7 +43,7 @@ const char* const dev_json = R"({
 BOOST_AUTO_TEST_SUITE(advglue)
 
 BOOST_AUTO_TEST_CASE(reads_each_task_layout) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("dev.json", dev_json);
   ReadReport report;
   const TextDataset sst2 = moerb::read_advglue(file, "sst2", {}, &report);
@@ -79,7 +82,7 @@ BOOST_AUTO_TEST_CASE(reads_each_task_layout) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_task_lists_the_file_tasks) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("dev.json", R"({"sst2": [], "rte": []})");
   BOOST_CHECK_EXCEPTION(
       (void)moerb::read_advglue(file, "cola"), moerb::error,
@@ -91,7 +94,7 @@ BOOST_AUTO_TEST_CASE(unknown_task_lists_the_file_tasks) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_records_name_task_and_index) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("bad.json", R"({"sst2": [
     {"idx": 0, "label": 0, "sentence": "fine"},
     {"idx": 1, "label": 0},
@@ -114,7 +117,7 @@ BOOST_AUTO_TEST_CASE(bad_records_name_task_and_index) {
 }
 
 BOOST_AUTO_TEST_CASE(malformed_and_truncated_files) {
-  TempDir dir;
+  ScratchDir dir;
   const auto cut = dir.write("cut.json", "{\"sst2\": [\n  {\"idx\": 0, \"label\": 0, \"sent");
   BOOST_CHECK_EXCEPTION((void)moerb::read_advglue(cut, "sst2"), moerb::error,
                         message_has({"read_advglue", cut.string(), "malformed JSON", "line 2"}));
@@ -129,3 +132,5 @@ BOOST_AUTO_TEST_CASE(malformed_and_truncated_files) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_advglue

@@ -7,10 +7,13 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/csv.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_csv {
+
 using moerb::CsvDialect;
 using moerb::CsvTable;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 using Row = std::vector<std::string>;
 
 BOOST_AUTO_TEST_SUITE(csv)
@@ -67,7 +70,7 @@ BOOST_AUTO_TEST_CASE(reader_streams_records) {
 }
 
 BOOST_AUTO_TEST_CASE(file_reading_picks_dialect_from_delimiter) {
-  TempDir dir;
+  ScratchDir dir;
   const auto csv = dir.write("t.csv", "x,y\n\"1,5\",2\n");
   const auto tsv = dir.write("t.tsv", "x\ty\n\"1\t2\n");
   BOOST_TEST(moerb::read_csv_table(csv).rows[0][0] == "1,5");
@@ -79,7 +82,7 @@ BOOST_AUTO_TEST_CASE(file_reading_picks_dialect_from_delimiter) {
 }
 
 BOOST_AUTO_TEST_CASE(unknown_column_names_file_and_columns) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("cols.csv", "alpha,beta\n1,2\n");
   const CsvTable t = moerb::read_csv_table(file);
   BOOST_TEST(!t.find_column("gamma").has_value());
@@ -88,14 +91,14 @@ BOOST_AUTO_TEST_CASE(unknown_column_names_file_and_columns) {
 }
 
 BOOST_AUTO_TEST_CASE(wrong_field_count_names_file_and_line) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("bad.csv", "a,b,c\n1,2,3\n\"multi\nline\",2,3\n1,2\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_csv_table(file), moerb::error,
                         message_has({file.string() + ":5:", "2 fields, expected 3"}));
 }
 
 BOOST_AUTO_TEST_CASE(truncated_quoted_field_is_an_error) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("trunc.csv", "a,b\n1,2\n3,\"never closed\nmore text");
   BOOST_CHECK_EXCEPTION(
       (void)moerb::read_csv_table(file), moerb::error,
@@ -109,7 +112,7 @@ BOOST_AUTO_TEST_CASE(text_after_closing_quote_is_an_error) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_and_empty_inputs) {
-  TempDir dir;
+  ScratchDir dir;
   BOOST_CHECK_EXCEPTION((void)moerb::read_csv_table(dir.path() / "absent.csv"), moerb::error,
                         message_has({"absent.csv", "no such file"}));
   const auto empty = dir.write("empty.csv", "");
@@ -118,3 +121,5 @@ BOOST_AUTO_TEST_CASE(missing_and_empty_inputs) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_csv

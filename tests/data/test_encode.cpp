@@ -10,6 +10,9 @@
 #include "moerb/text/word_tokenizer.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_encode {
+
 using namespace moerb;
 
 namespace {
@@ -131,3 +134,5 @@ BOOST_AUTO_TEST_CASE(empty_dataset_and_batches_from_the_output) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_encode

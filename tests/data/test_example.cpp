@@ -8,6 +8,9 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/example.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_example {
+
 using moerb::TextDataset;
 using moerb::TextExample;
 using moerb::test::message_has;
@@ -165,3 +168,5 @@ BOOST_AUTO_TEST_CASE(bad_line_policy_throws_or_counts) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_example

@@ -5,12 +5,15 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/glue_tsv.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_glue_tsv {
+
 using moerb::GlueTsvFields;
 using moerb::ReadOptions;
 using moerb::ReadReport;
 using moerb::TextDataset;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 
 namespace {
 
@@ -32,7 +35,7 @@ const char* const mnli_tsv =
 BOOST_AUTO_TEST_SUITE(glue_tsv)
 
 BOOST_AUTO_TEST_CASE(sst2_numeric_labels) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("sst2_dev.tsv",
                               "sentence\tlabel\r\n"
                               "it 's a charming and often affecting journey . \t1\r\n"
@@ -56,7 +59,7 @@ BOOST_AUTO_TEST_CASE(sst2_numeric_labels) {
 }
 
 BOOST_AUTO_TEST_CASE(mnli_pairs_named_labels_and_unlabeled_marker) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("dev_matched.tsv", mnli_tsv);
   ReadReport report;
   const TextDataset d = moerb::read_glue_tsv(file, GlueTsvFields::mnli(), {}, &report);
@@ -80,7 +83,7 @@ BOOST_AUTO_TEST_CASE(mnli_pairs_named_labels_and_unlabeled_marker) {
 }
 
 BOOST_AUTO_TEST_CASE(custom_field_mapping_and_label_values) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("custom.tsv",
                               "q\tctx\tverdict\tuid\n"
                               "who?\tnobody\tYES\tu1\n"
@@ -101,7 +104,7 @@ BOOST_AUTO_TEST_CASE(custom_field_mapping_and_label_values) {
 }
 
 BOOST_AUTO_TEST_CASE(test_file_without_labels) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("test.tsv", "index\tsentence\n0\tuneasy mishmash of styles\n");
   GlueTsvFields f = GlueTsvFields::sst2();
   f.label.clear();
@@ -113,7 +116,7 @@ BOOST_AUTO_TEST_CASE(test_file_without_labels) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_column_names_column_and_file) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("rte.tsv", "index\tsentence1\tlabel\n0\ta\tentailment\n");
   BOOST_CHECK_EXCEPTION(
       (void)moerb::read_glue_tsv(file, GlueTsvFields::rte()), moerb::error,
@@ -121,7 +124,7 @@ BOOST_AUTO_TEST_CASE(missing_column_names_column_and_file) {
 }
 
 BOOST_AUTO_TEST_CASE(malformed_lines_name_file_and_line) {
-  TempDir dir;
+  ScratchDir dir;
   const auto fields = dir.write("fields.tsv", "sentence\tlabel\ngood\t1\nno tab here\ngood\t0\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_glue_tsv(fields, GlueTsvFields::sst2()), moerb::error,
                         message_has({fields.string() + ":3:", "1 fields, expected 2"}));
@@ -135,7 +138,7 @@ BOOST_AUTO_TEST_CASE(malformed_lines_name_file_and_line) {
 }
 
 BOOST_AUTO_TEST_CASE(skip_bad_lines_counts_them) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("mixed.tsv",
                               "sentence\tlabel\n"
                               "one\t1\n"
@@ -163,7 +166,7 @@ BOOST_AUTO_TEST_CASE(skip_bad_lines_counts_them) {
 }
 
 BOOST_AUTO_TEST_CASE(truncated_file) {
-  TempDir dir;
+  ScratchDir dir;
   // The write stopped inside the last record: its label column is missing.
   const auto file = dir.write("cut.tsv", "sentence\tlabel\ncomplete\t1\nthe last sent");
   BOOST_CHECK_EXCEPTION((void)moerb::read_glue_tsv(file, GlueTsvFields::sst2()), moerb::error,
@@ -174,7 +177,7 @@ BOOST_AUTO_TEST_CASE(truncated_file) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_field_settings) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("x.tsv", "sentence\tlabel\na\t1\n");
   GlueTsvFields f;  // label column set, no class names
   BOOST_CHECK_EXCEPTION((void)moerb::read_glue_tsv(file, f), moerb::error,
@@ -192,3 +195,5 @@ BOOST_AUTO_TEST_CASE(presets_name_glue_columns) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_glue_tsv

@@ -5,12 +5,15 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/jsonl.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_jsonl {
+
 using moerb::JsonlFields;
 using moerb::ReadOptions;
 using moerb::ReadReport;
 using moerb::TextDataset;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 
 namespace {
 
@@ -29,7 +32,7 @@ const char* const snli_jsonl =
 BOOST_AUTO_TEST_SUITE(jsonl)
 
 BOOST_AUTO_TEST_CASE(snli_reads_pairs_and_drops_unlabeled) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("snli_dev.jsonl", snli_jsonl);
   ReadReport report;
   const TextDataset d = moerb::read_jsonl(file, JsonlFields::snli(), {}, &report);
@@ -57,7 +60,7 @@ BOOST_AUTO_TEST_CASE(snli_reads_pairs_and_drops_unlabeled) {
 }
 
 BOOST_AUTO_TEST_CASE(anli_letter_labels) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write(
       "anli_r1_dev.jsonl",
       R"({"uid": "a1", "context": "The Parma trolleybus system forms part of the public transport network.", "hypothesis": "It is in Italy.", "label": "e", "reason": ""})"
@@ -77,7 +80,7 @@ BOOST_AUTO_TEST_CASE(anli_letter_labels) {
 }
 
 BOOST_AUTO_TEST_CASE(named_fields_with_integer_labels) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("reviews.jsonl",
                               "{\"text\": \"great\", \"stars\": 1}\r\n"
                               "{\"text\": \"awful\", \"stars\": 0, \"extra\": [1, 2]}\r\n"
@@ -93,7 +96,7 @@ BOOST_AUTO_TEST_CASE(named_fields_with_integer_labels) {
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_file_and_line) {
-  TempDir dir;
+  ScratchDir dir;
   const std::string good = R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})";
   const auto malformed = dir.write("malformed.jsonl", good + "\n{\"sentence1\": \"a\",,}\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_jsonl(malformed, JsonlFields{}), moerb::error,
@@ -125,7 +128,7 @@ BOOST_AUTO_TEST_CASE(errors_name_file_and_line) {
 }
 
 BOOST_AUTO_TEST_CASE(skip_bad_lines_counts_them) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file =
       dir.write("mixed.jsonl", R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})"
                                "\nnot json at all\n"
@@ -150,7 +153,7 @@ BOOST_AUTO_TEST_CASE(skip_bad_lines_counts_them) {
 }
 
 BOOST_AUTO_TEST_CASE(truncated_last_line) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file =
       dir.write("cut.jsonl", R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})"
                              "\n"
@@ -165,7 +168,7 @@ BOOST_AUTO_TEST_CASE(truncated_last_line) {
 }
 
 BOOST_AUTO_TEST_CASE(max_examples_stops_early) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("snli.jsonl", snli_jsonl);
   ReadOptions options;
   options.max_examples = 1;
@@ -173,3 +176,5 @@ BOOST_AUTO_TEST_CASE(max_examples_stops_early) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_jsonl

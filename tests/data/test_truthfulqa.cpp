@@ -6,11 +6,14 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/truthfulqa.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_truthfulqa {
+
 using moerb::ReadOptions;
 using moerb::ReadReport;
 using moerb::TruthfulQAItem;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -23,7 +26,7 @@ const char* const header =
 BOOST_AUTO_TEST_SUITE(truthfulqa)
 
 BOOST_AUTO_TEST_CASE(reads_items_and_answer_lists) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write(
       "TruthfulQA.csv",
       std::string(header) +
@@ -93,7 +96,7 @@ BOOST_AUTO_TEST_CASE(answer_list_splitting) {
 }
 
 BOOST_AUTO_TEST_CASE(optional_columns_may_be_absent) {
-  TempDir dir;
+  ScratchDir dir;
   const auto file = dir.write("min.csv",
                               "Category,Question,Best Answer,Correct Answers,Incorrect Answers\n"
                               "Law,Is it legal?,Yes,Yes,No\n");
@@ -104,7 +107,7 @@ BOOST_AUTO_TEST_CASE(optional_columns_may_be_absent) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_column_and_bad_rows) {
-  TempDir dir;
+  ScratchDir dir;
   const auto no_col =
       dir.write("nocol.csv", "Type,Category,Question,Best Answer,Correct Answers\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_truthfulqa(no_col), moerb::error,
@@ -132,3 +135,5 @@ BOOST_AUTO_TEST_CASE(missing_column_and_bad_rows) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_truthfulqa

@@ -13,12 +13,15 @@
 #include "data/data_testing.hpp"
 #include "moerb/data/wordnet.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_data_wordnet {
+
 using moerb::Synset;
 using moerb::TextDataset;
 using moerb::WordNet;
 using moerb::WordNetTask;
 using moerb::test::message_has;
-using moerb::test::TempDir;
+using moerb::test::ScratchDir;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -226,14 +229,14 @@ BOOST_AUTO_TEST_CASE(database_lookup_and_hypernym_chains) {
 }
 
 BOOST_AUTO_TEST_CASE(loading_from_a_directory) {
-  TempDir dir;
+  ScratchDir dir;
   dir.write("data.noun", noun_snippet);
   BOOST_TEST(WordNet::available(dir.path()));
   const WordNet nouns_only = WordNet::load({dir.path(), false});
   BOOST_TEST(nouns_only.nouns().size() == 5u);
   BOOST_CHECK_EXCEPTION((void)WordNet::load({dir.path(), true}), moerb::error,
                         message_has({"data.verb", "wordnet-base"}));
-  TempDir empty;
+  ScratchDir empty;
   BOOST_TEST(!WordNet::available(empty.path()));
   BOOST_CHECK_EXCEPTION(
       (void)WordNet::load({empty.path(), false}), moerb::error,
@@ -473,3 +476,5 @@ BOOST_AUTO_TEST_CASE(real_ood_task, *boost::unit_test::precondition(WordNetInsta
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_data_wordnet

@@ -7,6 +7,9 @@
 #include "moerb/experts/ffn_expert.hpp"
 #include "moerb/experts/gated_expert.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_experts_expert {
+
 using moerb::Expert;
 using moerb::ForwardContext;
 using moerb::Index;
@@ -123,3 +126,5 @@ BOOST_AUTO_TEST_CASE(shipped_and_user_experts_keep_the_contract) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_experts_expert

@@ -10,6 +10,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_experts_ffn_expert {
+
 using moerb::Activation;
 using moerb::ForwardContext;
 using moerb::Index;
@@ -312,3 +315,5 @@ BOOST_AUTO_TEST_CASE(zero_rows_are_a_no_op) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_experts_ffn_expert

@@ -11,6 +11,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_experts_gated_expert {
+
 using moerb::Activation;
 using moerb::ForwardContext;
 using moerb::Index;
@@ -291,3 +294,5 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs_throw) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_experts_gated_expert

@@ -16,6 +16,9 @@
 #include "moerb/text/word_tokenizer.hpp"
 #include "moerb/train/trainer.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_integration_wordnet_training {
+
 using namespace moerb;
 
 namespace {
@@ -133,3 +136,5 @@ BOOST_AUTO_TEST_CASE(moe_and_dense_classifiers_beat_the_majority_baseline) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_integration_wordnet_training

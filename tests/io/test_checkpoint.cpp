@@ -2,7 +2,6 @@
 #include "moerb/io/checkpoint.hpp"
 
 #include <boost/test/unit_test.hpp>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +24,10 @@
 #include "moerb/layers/moe_layer.hpp"
 #include "moerb/routing/bias_balanced_router.hpp"
 #include "support/messages.hpp"
+#include "support/scratch_dir.hpp"
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_io_checkpoint {
 
 namespace fs = std::filesystem;
 using moerb::Dtype;
@@ -38,33 +41,7 @@ using Metadata = std::map<std::string, std::string>;
 namespace {
 
 using moerb::test::message_has;
-
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("moerb-test-checkpoint-" + std::to_string(stamp) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] std::size_t entry_count() const {
-    return static_cast<std::size_t>(
-        std::distance(fs::directory_iterator(path_), fs::directory_iterator()));
-  }
-
- private:
-  fs::path path_;
-};
+using moerb::test::ScratchDir;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -150,7 +127,7 @@ struct DuplicateNames {
 BOOST_AUTO_TEST_SUITE(checkpoint)
 
 BOOST_AUTO_TEST_CASE(round_trip_is_bit_exact_in_the_native_dtype) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> saved;
   saved.randomize(1);
   saved.weight.value(0, 0) = -0.0;
@@ -179,7 +156,7 @@ BOOST_AUTO_TEST_CASE(round_trip_is_bit_exact_in_the_native_dtype) {
 }
 
 BOOST_AUTO_TEST_CASE(file_is_a_plain_safetensors_state_dict) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> model;
   model.randomize(3);
   const fs::path path = dir / "toy.safetensors";
@@ -196,7 +173,7 @@ BOOST_AUTO_TEST_CASE(file_is_a_plain_safetensors_state_dict) {
 }
 
 BOOST_AUTO_TEST_CASE(metadata_generated_keys_win) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<float> model;
   const fs::path path = dir / "toy.safetensors";
   moerb::save_checkpoint(model, path,
@@ -212,7 +189,7 @@ BOOST_AUTO_TEST_CASE(metadata_generated_keys_win) {
 }
 
 BOOST_AUTO_TEST_CASE(saves_and_loads_other_dtypes) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> model;
   model.randomize(4);
   model.weight.value(1, 1) = 1e6;  // beyond F16
@@ -243,7 +220,7 @@ BOOST_AUTO_TEST_CASE(saves_and_loads_other_dtypes) {
 }
 
 BOOST_AUTO_TEST_CASE(one_dimensional_tensors_load_into_row_vectors) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "torch_style.safetensors";
   Rng rng(5);
   Matrix<double> a(2, 3), b(1, 4);
@@ -258,7 +235,7 @@ BOOST_AUTO_TEST_CASE(one_dimensional_tensors_load_into_row_vectors) {
 }
 
 BOOST_AUTO_TEST_CASE(shape_mismatch_names_the_tensor_and_loads_nothing) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "plain.safetensors";
   PlainModel<double> saved(2, 3, 4);
   Rng rng(6);
@@ -280,7 +257,7 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_names_the_tensor_and_loads_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_and_unknown_tensors) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> full;
   full.randomize(7);
   const fs::path path = dir / "toy.safetensors";
@@ -331,7 +308,7 @@ BOOST_AUTO_TEST_CASE(missing_and_unknown_tensors) {
 }
 
 BOOST_AUTO_TEST_CASE(config_check_rejects_other_architectures_first) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> narrow(4);
   narrow.randomize(8);
   const fs::path path = dir / "toy.safetensors";
@@ -349,7 +326,7 @@ BOOST_AUTO_TEST_CASE(config_check_rejects_other_architectures_first) {
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_files_are_rejected_before_anything_loads) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> model;
   model.randomize(9);
   const fs::path path = dir / "toy.safetensors";
@@ -369,7 +346,7 @@ BOOST_AUTO_TEST_CASE(corrupt_files_are_rejected_before_anything_loads) {
 }
 
 BOOST_AUTO_TEST_CASE(saving_is_atomic) {
-  TempDir dir;
+  ScratchDir dir;
   ToyModel<double> model;
   model.randomize(10);
   const fs::path path = dir / "toy.safetensors";
@@ -431,7 +408,7 @@ BOOST_AUTO_TEST_CASE(saving_is_atomic) {
   BOOST_TEST(message.find(path.string()) != std::string::npos, message);
   BOOST_TEST(read_file(path) == before);
 #endif
-  BOOST_TEST(dir.entry_count() == 2u);  // toy.safetensors and locked/: no temporary files
+  BOOST_TEST(dir.entries().size() == 2u);  // toy.safetensors and locked/: no temporary files
 }
 
 BOOST_AUTO_TEST_CASE(moe_layer_with_buffers_round_trips) {
@@ -446,7 +423,7 @@ BOOST_AUTO_TEST_CASE(moe_layer_with_buffers_round_trips) {
   Rng rng(12);
   saved.initialize(rng);
   saved.visit_buffers([&](std::string_view, Matrix<double>& b) { fill(b, rng); }, "");
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "moe.safetensors";
   moerb::save_checkpoint(saved, path);
   const moerb::SafetensorsFile file = moerb::SafetensorsFile::open(path);
@@ -473,3 +450,5 @@ BOOST_AUTO_TEST_CASE(moe_layer_with_buffers_round_trips) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_io_checkpoint

@@ -5,7 +5,6 @@
 #include <bit>
 #include <boost/test/unit_test.hpp>
 #include <cctype>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +21,10 @@
 #include "moerb/core/rng.hpp"
 #include "support/golden.hpp"
 #include "support/messages.hpp"
+#include "support/scratch_dir.hpp"
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_io_safetensors {
 
 namespace fs = std::filesystem;
 using moerb::Dtype;
@@ -34,36 +37,7 @@ using Matrix = moerb::Matrix<S>;
 namespace {
 
 using moerb::test::message_has;
-
-/// A fresh directory under the system's temporary directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("moerb-test-safetensors-" + std::to_string(stamp) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  /// Names of the directory's entries (to check that no temporary file is left behind).
-  [[nodiscard]] std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    return out;
-  }
-
- private:
-  fs::path path_;
-};
+using moerb::test::ScratchDir;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -124,7 +98,7 @@ Matrix<S> special_values() {
   return m;
 }
 
-const fs::path golden_dir = MOERB_GOLDEN_DIR;
+const fs::path golden_dir = moerb::test::golden_dir();
 
 }  // namespace
 
@@ -293,7 +267,7 @@ BOOST_AUTO_TEST_CASE(nan_keeps_sign_and_top_payload_bits) {
 }
 
 BOOST_AUTO_TEST_CASE(raw_records_round_trip_bit_exact) {
-  TempDir dir;
+  ScratchDir dir;
   const std::vector<std::uint32_t> f32_bits = {0x00000000, 0x80000000, 0x00000001, 0x807fffff,
                                                0x7f800000, 0xff800000, 0x7fc12345, 0x7f800001,
                                                0xffbfffff, 0x3f800000};
@@ -334,7 +308,7 @@ BOOST_AUTO_TEST_CASE(raw_records_round_trip_bit_exact) {
 }
 
 BOOST_AUTO_TEST_CASE(file_layout_matches_the_reference_writer) {
-  TempDir dir;
+  ScratchDir dir;
   const std::vector<TensorRecord> records = {
       moerb::make_tensor_record("w", Matrix<float>::Constant(2, 3, 1.5f), Dtype::f32),
       moerb::make_tensor_record("b", Matrix<double>::Constant(1, 3, -1.0), Dtype::bf16, {3}),
@@ -362,7 +336,7 @@ BOOST_AUTO_TEST_CASE(file_layout_matches_the_reference_writer) {
 }
 
 BOOST_AUTO_TEST_CASE(matrix_records_round_trip_bit_exact) {
-  TempDir dir;
+  ScratchDir dir;
   const Matrix<float> f = special_values<float>();
   const Matrix<double> d = special_values<double>();
   moerb::Rng rng(7);
@@ -395,7 +369,7 @@ BOOST_AUTO_TEST_CASE(matrix_records_round_trip_bit_exact) {
 }
 
 BOOST_AUTO_TEST_CASE(matrix_records_convert_to_16_bit_dtypes) {
-  TempDir dir;
+  ScratchDir dir;
   moerb::Rng rng(11);
   Matrix<double> values(4, 5);
   for (Index i = 0; i < values.size(); ++i) values.data()[i] = rng.normal(0.0, 100.0);
@@ -433,7 +407,7 @@ BOOST_AUTO_TEST_CASE(matrix_records_convert_to_16_bit_dtypes) {
 }
 
 BOOST_AUTO_TEST_CASE(accessors_reject_unknown_names_and_other_ranks) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "ranks.safetensors";
   moerb::write_safetensors(
       path, {moerb::make_tensor_record("cube", Matrix<double>::Ones(2, 4), Dtype::f32, {2, 2, 2}),
@@ -451,7 +425,7 @@ BOOST_AUTO_TEST_CASE(accessors_reject_unknown_names_and_other_ranks) {
 }
 
 BOOST_AUTO_TEST_CASE(writer_rejects_bad_records_and_writes_nothing) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "bad.safetensors";
   const TensorRecord ok = moerb::make_tensor_record("ok", Matrix<float>::Zero(1, 2), Dtype::f32);
   BOOST_CHECK_EXCEPTION(moerb::write_safetensors(path, {ok, ok}), moerb::error,
@@ -481,7 +455,7 @@ BOOST_AUTO_TEST_CASE(writer_rejects_bad_records_and_writes_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(writes_atomically) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "target.safetensors";
   const TensorRecord one = moerb::make_tensor_record("x", Matrix<double>::Ones(2, 2), Dtype::f64);
   const TensorRecord two = moerb::make_tensor_record("y", Matrix<double>::Zero(1, 1), Dtype::f64);
@@ -574,7 +548,7 @@ BOOST_AUTO_TEST_CASE(rounds_to_16_bits_like_torch) {
 }
 
 BOOST_AUTO_TEST_CASE(rewriting_python_files_is_byte_identical) {
-  TempDir dir;
+  ScratchDir dir;
   for (const std::string fixture : {"f64", "f32", "f16", "bf16", "mixed"}) {
     const fs::path original = golden_dir / ("fixture_" + fixture + ".safetensors");
     const SafetensorsFile file = SafetensorsFile::open(original);
@@ -590,7 +564,7 @@ BOOST_AUTO_TEST_CASE(rewriting_python_files_is_byte_identical) {
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_rejected) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path source = dir / "whole.safetensors";
   moerb::write_safetensors(
       source,
@@ -612,7 +586,7 @@ BOOST_AUTO_TEST_CASE(every_truncation_is_rejected) {
 }
 
 BOOST_AUTO_TEST_CASE(flipped_bytes_are_rejected_or_read_consistently) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path source = dir / "whole.safetensors";
   moerb::write_safetensors(
       source,
@@ -655,7 +629,7 @@ BOOST_AUTO_TEST_CASE(flipped_bytes_are_rejected_or_read_consistently) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects_bad_lengths) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "length.safetensors";
   const auto expect = [&](const std::string& bytes, std::initializer_list<std::string> parts) {
     write_file(path, bytes);
@@ -682,7 +656,7 @@ BOOST_AUTO_TEST_CASE(rejects_bad_lengths) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects_crafted_headers) {
-  TempDir dir;
+  ScratchDir dir;
   const fs::path path = dir / "crafted.safetensors";
   const auto expect = [&](const std::string& header, std::size_t data_bytes,
                           std::initializer_list<std::string> parts) {
@@ -815,3 +789,5 @@ BOOST_AUTO_TEST_CASE(rejects_crafted_headers) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_io_safetensors

@@ -27,6 +27,9 @@
 #include "moerb/kernels/activation.hpp"
 #include "support/gradcheck.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_kernels_activation {
+
 namespace {
 
 using moerb::Activation;
@@ -435,3 +438,5 @@ BOOST_AUTO_TEST_CASE(empty_input_is_a_no_op) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_kernels_activation

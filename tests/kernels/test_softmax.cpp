@@ -16,6 +16,9 @@
 #include "moerb/core/rng.hpp"
 #include "moerb/kernels/softmax.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_kernels_softmax {
+
 namespace {
 
 using moerb::Index;
@@ -297,3 +300,5 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(rows_helpers, S, Scalars) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_kernels_softmax

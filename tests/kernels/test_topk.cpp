@@ -18,6 +18,9 @@
 #include "moerb/core/rng.hpp"
 #include "moerb/kernels/topk.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_kernels_topk {
+
 namespace {
 
 using moerb::Index;
@@ -250,3 +253,5 @@ BOOST_AUTO_TEST_CASE(invalid_k_is_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_kernels_topk

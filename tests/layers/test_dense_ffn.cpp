@@ -23,6 +23,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_layers_dense_ffn {
+
 using moerb::Activation;
 using moerb::DenseFFN;
 using moerb::ForwardContext;
@@ -236,3 +239,5 @@ BOOST_AUTO_TEST_CASE(bad_inputs_throw) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_layers_dense_ffn

@@ -29,8 +29,10 @@
 // GCC 12 with -fsanitize=address -O2 reports std::optional<double> capacity factors in the
 // token-choice routers' option checks as maybe-uninitialized (a false positive: they are read only
 // after has_value()); silenced for the router headers only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "moerb/routing/balanced_router.hpp"
 #include "moerb/routing/bias_balanced_router.hpp"
 #include "moerb/routing/expert_choice_router.hpp"
@@ -38,7 +40,9 @@
 #include "moerb/routing/noisy_top_k_router.hpp"
 #include "moerb/routing/random_router.hpp"
 #include "moerb/routing/top_k_router.hpp"
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
@@ -46,7 +50,6 @@
 // own buffers are caught by the guard above).
 namespace {
 
-using moerb::test::message_has;
 std::atomic<bool> g_count_news{false};
 std::atomic<long> g_news{0};
 }  // namespace
@@ -66,6 +69,10 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 #pragma GCC diagnostic pop
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_layers_moe_layer {
+
+using moerb::test::message_has;
 using moerb::Activation;
 using moerb::ForwardContext;
 using moerb::Index;
@@ -709,3 +716,5 @@ BOOST_AUTO_TEST_CASE(gradcheck_with_frozen_router) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_layers_moe_layer

@@ -23,6 +23,9 @@
 #include "moerb/routing/top_k_router.hpp"
 #include "support/golden.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_layers_moe_layer_golden {
+
 using namespace moerb;
 using moerb::test::GoldenFile;
 
@@ -251,3 +254,5 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(deepseek_bias_router_with_shared_expert, S, Scalar
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_layers_moe_layer_golden

@@ -5,6 +5,9 @@
 
 #include "moerb/layers/moe_presets.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_layers_moe_presets {
+
 using namespace moerb;
 
 namespace {
@@ -89,3 +92,5 @@ BOOST_AUTO_TEST_CASE(other_presets_run) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_layers_moe_presets

@@ -8,6 +8,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_encoder_classifier {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -296,3 +299,5 @@ BOOST_AUTO_TEST_CASE(float_model_runs_and_predicts) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_encoder_classifier

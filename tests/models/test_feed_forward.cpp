@@ -11,6 +11,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_feed_forward {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -254,3 +257,5 @@ BOOST_AUTO_TEST_CASE(construction_errors_come_from_the_layer) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_feed_forward

@@ -7,6 +7,9 @@
 
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_generation {
+
 using namespace moerb;
 
 namespace {
@@ -78,3 +81,5 @@ BOOST_AUTO_TEST_CASE(options_are_validated) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_generation

@@ -21,7 +21,6 @@
 // vocab 13, d_model 8, 2 heads, 2 layers, max_positions 16.
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -41,9 +40,14 @@
 #include "moerb/nn/rms_norm.hpp"
 #include "moerb/routing/top_k_router.hpp"
 #include "support/golden.hpp"
+#include "support/scratch_dir.hpp"
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_model_golden {
 
 using namespace moerb;
 using moerb::test::GoldenFile;
+using moerb::test::ScratchDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -139,7 +143,7 @@ DecoderUntied<S> make_decoder_untied() {
 }
 
 fs::path weights_path(const std::string& name) {
-  return fs::path(MOERB_GOLDEN_DIR) / ("model_" + name + ".safetensors");
+  return moerb::test::golden_dir() / ("model_" + name + ".safetensors");
 }
 
 template <class S>
@@ -270,27 +274,6 @@ Matrix<typename Model::Scalar> eval_logits(Model& model, const TokenBatch& batch
   return model.forward(batch, ForwardContext{});
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("moerb-test-model-golden-" + std::to_string(stamp) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
-
 /// Loads the Python-written file into `loaded`, saves it with moerb (as `dtype`), loads that into
 /// `fresh` (initialised differently first) and checks: the logits are bit-identical, and every
 /// tensor of moerb's file has the same dtype, shape and bytes as in Python's file.
@@ -301,7 +284,7 @@ void check_round_trip(Model& loaded, Model& fresh, const std::string& name, Dtyp
     const TokenBatch batch = golden_batch(GoldenFile("model_" + name + ".txt"));
     const auto expected = eval_logits(loaded, batch);
 
-    TempDir dir;
+    ScratchDir dir;
     const fs::path path = dir / "model.safetensors";
     save_checkpoint(loaded, path, {}, dtype);
     Rng rng(99);
@@ -456,3 +439,5 @@ BOOST_AUTO_TEST_CASE(a_different_architecture_is_rejected_by_its_metadata) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_model_golden

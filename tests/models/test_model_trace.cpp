@@ -9,6 +9,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_model_trace {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -194,3 +197,5 @@ BOOST_AUTO_TEST_CASE(make_trace_needs_a_forward) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_model_trace

@@ -7,6 +7,9 @@
 
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_token_batch {
+
 using namespace moerb;
 
 namespace {
@@ -120,3 +123,5 @@ BOOST_AUTO_TEST_CASE(validate_names_the_inconsistency) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_token_batch

@@ -11,6 +11,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_transformer_block {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -202,3 +205,5 @@ BOOST_AUTO_TEST_CASE(bad_feed_forward_width_is_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_transformer_block

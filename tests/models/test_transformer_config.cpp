@@ -11,6 +11,9 @@
 
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_transformer_config {
+
 using namespace moerb;
 
 namespace {
@@ -161,3 +164,5 @@ BOOST_AUTO_TEST_CASE(metadata_mismatch_names_the_field) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_transformer_config

@@ -13,6 +13,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_models_transformer_trunk {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -285,3 +288,5 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_models_transformer_trunk

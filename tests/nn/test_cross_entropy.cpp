@@ -13,6 +13,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_nn_cross_entropy {
+
 using moerb::Index;
 using moerb::Rng;
 using moerb::softmax_cross_entropy;
@@ -185,3 +188,5 @@ BOOST_AUTO_TEST_CASE(bad_inputs_throw) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_nn_cross_entropy

@@ -18,6 +18,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_nn_dropout {
+
 using moerb::Dropout;
 using moerb::ForwardContext;
 using moerb::Index;
@@ -210,3 +213,5 @@ BOOST_AUTO_TEST_CASE(bad_inputs_throw) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_nn_dropout

@@ -8,6 +8,9 @@
 
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_nn_sequence_batch {
+
 using namespace moerb;
 
 namespace {
@@ -95,3 +98,5 @@ BOOST_AUTO_TEST_CASE(require_rows_names_the_caller_and_counts) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_nn_sequence_batch

@@ -14,6 +14,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_balanced_router {
+
 namespace {
 
 using moerb::BalancedRouter;
@@ -364,3 +367,5 @@ BOOST_AUTO_TEST_CASE(gradients_match_finite_differences) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_balanced_router

@@ -10,15 +10,18 @@
 #include "support/gradcheck.hpp"
 #include "support/router_testing.hpp"
 
+template class moerb::BiasBalancedRouter<float>;
+template class moerb::BiasBalancedRouter<double>;
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_bias_balanced_router {
+
 using moerb::ForwardContext;
 using moerb::Index;
 using moerb::Matrix;
 using moerb::Rng;
 using moerb::Routing;
 using Biased = moerb::BiasBalancedRouter<double>;
-
-template class moerb::BiasBalancedRouter<float>;
-template class moerb::BiasBalancedRouter<double>;
 
 using namespace moerb::test;
 
@@ -337,3 +340,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_inputs_throw_naming_the_parameter) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_bias_balanced_router

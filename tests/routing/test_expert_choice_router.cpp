@@ -15,6 +15,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_expert_choice_router {
+
 namespace {
 
 using moerb::ExpertChoiceRouter;
@@ -452,3 +455,5 @@ BOOST_AUTO_TEST_CASE(backward_accumulates) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_expert_choice_router

@@ -12,6 +12,9 @@
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_hash_router {
+
 namespace {
 
 using moerb::ForwardContext;
@@ -241,3 +244,5 @@ BOOST_AUTO_TEST_CASE(bad_input_is_reported) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_hash_router

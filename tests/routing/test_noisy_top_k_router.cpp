@@ -9,15 +9,18 @@
 #include "support/gradcheck.hpp"
 #include "support/router_testing.hpp"
 
+template class moerb::NoisyTopKRouter<float>;
+template class moerb::NoisyTopKRouter<double>;
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_noisy_top_k_router {
+
 using moerb::ForwardContext;
 using moerb::Index;
 using moerb::Matrix;
 using moerb::Rng;
 using moerb::Routing;
 using Noisy = moerb::NoisyTopKRouter<double>;
-
-template class moerb::NoisyTopKRouter<float>;
-template class moerb::NoisyTopKRouter<double>;
 
 using namespace moerb::test;
 
@@ -308,3 +311,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_inputs_throw_naming_the_parameter) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_noisy_top_k_router

@@ -10,15 +10,18 @@
 
 #include "support/router_testing.hpp"
 
+template class moerb::RandomRouter<float>;
+template class moerb::RandomRouter<double>;
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_random_router {
+
 using moerb::ForwardContext;
 using moerb::Index;
 using moerb::Matrix;
 using moerb::Rng;
 using moerb::Routing;
 using Random = moerb::RandomRouter<double>;
-
-template class moerb::RandomRouter<float>;
-template class moerb::RandomRouter<double>;
 
 using namespace moerb::test;
 
@@ -181,3 +184,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_inputs_throw_naming_the_parameter) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_random_router

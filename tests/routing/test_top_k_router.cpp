@@ -10,12 +10,6 @@
 #include "support/gradcheck.hpp"
 #include "support/router_testing.hpp"
 
-using moerb::ForwardContext;
-using moerb::Index;
-using moerb::Matrix;
-using moerb::Rng;
-using moerb::Routing;
-
 // Instantiate every member of every convention in both precisions (catches -Werror issues in
 // code the test cases do not reach).
 template class moerb::TopKRouterType<float, moerb::SoftmaxThenTopK>;
@@ -24,6 +18,15 @@ template class moerb::TopKRouterType<float, moerb::TopKThenSoftmax>;
 template class moerb::TopKRouterType<double, moerb::TopKThenSoftmax>;
 template class moerb::TopKRouterType<float, moerb::SwitchTop1>;
 template class moerb::TopKRouterType<double, moerb::SwitchTop1>;
+
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_routing_top_k_router {
+
+using moerb::ForwardContext;
+using moerb::Index;
+using moerb::Matrix;
+using moerb::Rng;
+using moerb::Routing;
 
 using namespace moerb::test;
 
@@ -552,3 +555,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_inputs_throw_naming_the_parameter) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_routing_top_k_router

@@ -7,6 +7,7 @@
 //   tensor <name> <rows> <cols>
 //   <rows*cols values, row-major, whitespace separated>
 // Values are written with 17 significant digits from float64 tensors.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,14 +19,28 @@
 
 namespace moerb::test {
 
-#ifndef MOERB_GOLDEN_DIR
-#error "MOERB_GOLDEN_DIR must point at tests/reference/golden"
-#endif
+/// tests/reference/golden: $MOERB_GOLDEN_DIR (CTest sets it), else found by walking up from the
+/// test executable (build trees live under the source tree). Not a compile-time path, so that
+/// compiler caches hit across clones of the repository.
+inline std::filesystem::path golden_dir() {
+  if (const char* env = std::getenv("MOERB_GOLDEN_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (auto dir = exe.parent_path(); !ec && !dir.empty(); dir = dir.parent_path()) {
+    const auto candidate = dir / "tests" / "reference" / "golden";
+    if (std::filesystem::is_directory(candidate)) return candidate;
+    if (dir == dir.root_path()) break;
+  }
+  throw std::runtime_error(
+      "golden files not found: set MOERB_GOLDEN_DIR to tests/reference/golden (ctest sets it)");
+}
 
 class GoldenFile {
  public:
   explicit GoldenFile(const std::string& name)
-      : path_(std::filesystem::path(MOERB_GOLDEN_DIR) / name) {
+      : path_(golden_dir() / name) {
     std::ifstream in(path_);
     if (!in) throw std::runtime_error("cannot open golden file " + path_.string());
     std::string line;

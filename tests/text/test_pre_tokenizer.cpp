@@ -8,6 +8,9 @@
 #include "moerb/text/pre_tokenizer.hpp"
 #include "text/text_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_text_pre_tokenizer {
+
 using moerb::PreTokenizer;
 using moerb::test::message_has;
 using Words = std::vector<std::string>;
@@ -164,3 +167,5 @@ BOOST_AUTO_TEST_CASE(very_long_input) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_text_pre_tokenizer

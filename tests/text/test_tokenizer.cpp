@@ -13,6 +13,9 @@
 #include "moerb/text/wordpiece_tokenizer.hpp"
 #include "text/text_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_text_tokenizer {
+
 using moerb::EncodedText;
 using moerb::TokenId;
 using moerb::Vocabulary;
@@ -218,3 +221,5 @@ BOOST_AUTO_TEST_CASE(works_with_the_real_tokenizers) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_text_tokenizer

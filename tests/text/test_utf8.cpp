@@ -9,6 +9,9 @@
 
 #include "moerb/text/utf8.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_text_utf8 {
+
 namespace u8 = moerb::utf8;
 
 namespace {
@@ -269,3 +272,5 @@ BOOST_AUTO_TEST_CASE(cjk_class_matches_berts_ideograph_blocks) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_text_utf8

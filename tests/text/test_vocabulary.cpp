@@ -8,6 +8,9 @@
 #include "moerb/text/vocabulary.hpp"
 #include "text/text_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_text_vocabulary {
+
 using moerb::TokenId;
 using moerb::Vocabulary;
 using moerb::test::message_has;
@@ -179,3 +182,5 @@ BOOST_AUTO_TEST_CASE(from_text_numbers_lines_from_first_line) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_text_vocabulary

@@ -15,6 +15,9 @@
 #include "moerb/text/wordpiece_tokenizer.hpp"
 #include "text/text_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_text_wordpiece_tokenizer {
+
 using moerb::TokenId;
 using moerb::Vocabulary;
 using moerb::WordPieceMerge;
@@ -527,3 +530,5 @@ BOOST_AUTO_TEST_CASE(load_rejects_malformed_files_naming_file_and_line) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_text_wordpiece_tokenizer

@@ -21,6 +21,9 @@
 #include "support/golden.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_adamw {
+
 using moerb::AdamW;
 using moerb::Index;
 using moerb::WeightDecayPolicy;
@@ -318,3 +321,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_learning_rates_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_adamw

@@ -10,6 +10,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_data_parallel {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -272,3 +275,5 @@ BOOST_AUTO_TEST_CASE(repeated_runs_with_two_workers_are_bit_identical) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_data_parallel

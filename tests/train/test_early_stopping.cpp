@@ -8,6 +8,9 @@
 #include "moerb/train/early_stopping.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_early_stopping {
+
 using moerb::EarlyStopping;
 using moerb::test::message_has;
 using Mode = EarlyStopping::Mode;
@@ -97,3 +100,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_metrics_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_early_stopping

@@ -5,6 +5,9 @@
 
 #include "moerb/train/trainer.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_encoded_example {
+
 using namespace moerb;
 
 BOOST_AUTO_TEST_SUITE(encoded_example)
@@ -34,3 +37,5 @@ BOOST_AUTO_TEST_CASE(examples_become_a_packed_batch_with_their_labels) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_encoded_example

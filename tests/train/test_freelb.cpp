@@ -12,6 +12,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_freelb {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -284,3 +287,5 @@ BOOST_AUTO_TEST_CASE(frozen_parameters_stay_without_gradient) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_freelb

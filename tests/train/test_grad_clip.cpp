@@ -6,6 +6,9 @@
 #include "moerb/train/grad_clip.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_grad_clip {
+
 using moerb::clip_grad_norm;
 using moerb::global_grad_norm;
 using moerb::scale_grads;
@@ -143,3 +146,5 @@ BOOST_AUTO_TEST_CASE(scale_grads_multiplies_non_frozen_gradients) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_grad_clip

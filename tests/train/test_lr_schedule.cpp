@@ -8,6 +8,9 @@
 #include "moerb/train/lr_schedule.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_lr_schedule {
+
 using moerb::LRSchedule;
 using moerb::test::message_has;
 using Decay = LRSchedule::Decay;
@@ -118,3 +121,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_steps_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_lr_schedule

@@ -10,6 +10,9 @@
 #include "moerb/train/progress.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_progress {
+
 using moerb::ProgressBar;
 using moerb::test::message_has;
 
@@ -238,3 +241,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_and_steps_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_progress

@@ -13,6 +13,9 @@
 #include "support/model_testing.hpp"
 #include "support/router_testing.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_recipe {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -315,3 +318,5 @@ BOOST_AUTO_TEST_CASE(freeze_all_but_head_on_a_decoder) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_recipe

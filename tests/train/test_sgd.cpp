@@ -17,6 +17,9 @@
 #include "support/golden.hpp"
 #include "train/toy_model.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_sgd {
+
 using moerb::Index;
 using moerb::SGD;
 using moerb::WeightDecayPolicy;
@@ -225,3 +228,5 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_sgd

@@ -11,6 +11,9 @@
 #include "support/router_testing.hpp"
 #include "support/toy_tasks.hpp"
 
+// The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
+namespace moerb_test_train_trainer {
+
 using namespace moerb;
 using namespace moerb::test;
 
@@ -262,3 +265,5 @@ BOOST_AUTO_TEST_CASE(bad_recipes_and_data_are_rejected) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace moerb_test_train_trainer
