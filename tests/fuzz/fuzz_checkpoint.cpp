@@ -5,16 +5,19 @@
 //
 // Checks: loading succeeds or throws moerb::error, in strict mode and, after a failure, with
 // LoadOptions{.strict = false}; loading is all-or-nothing (a failed load leaves every parameter
-// and buffer bit for bit as it was).
+// and buffer bit for bit as it was, a successful one sets each to the file's tensor converted to
+// double).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <string_view>
 #include <vector>
 
 #include "fuzz_support.hpp"
 #include "moerb/experts/gated_expert.hpp"
 #include "moerb/io/checkpoint.hpp"
+#include "moerb/io/safetensors.hpp"
 #include "moerb/layers/dense_ffn.hpp"
 #include "moerb/models/encoder_classifier.hpp"
 #include "moerb/nn/layer_norm.hpp"
@@ -63,12 +66,32 @@ bool same_bits(const std::vector<moerb::Matrix<S>>& a, const std::vector<moerb::
   return true;
 }
 
-/// One load; on failure, checks that nothing was written. Returns whether it succeeded.
+/// The model's tensors as the file holds them (a 1-D [n] as 1 × n), converted to S.
+std::vector<moerb::Matrix<S>> file_values(Model& model, const std::filesystem::path& path) {
+  const auto file = moerb::SafetensorsFile::open(path);
+  std::vector<moerb::Matrix<S>> values;
+  const auto add = [&](std::string_view name) { values.push_back(file.to_matrix<S>(name)); };
+  model.visit_parameters([&](std::string_view name, moerb::Parameter<S>&) { add(name); }, {});
+  model.visit_buffers([&](std::string_view name, moerb::Matrix<S>&) { add(name); }, {});
+  return values;
+}
+
+/// One load: a failed one must leave the model as it was, a successful one must leave it holding
+/// the file's values. Returns whether it succeeded.
 bool load(Model& model, const std::filesystem::path& path, bool strict) {
   const std::vector<moerb::Matrix<S>> before = snapshot(model);
   const bool ok = moerb::fuzz::parses(
       [&] { (void)moerb::load_checkpoint(model, path, moerb::LoadOptions{.strict = strict}); });
-  if (!ok) MOERB_FUZZ_CHECK(same_bits(before, snapshot(model)), "a failed load changed the model");
+  if (!ok) {
+    MOERB_FUZZ_CHECK(same_bits(before, snapshot(model)), "a failed load changed the model");
+  } else {
+    moerb::fuzz::must_not_throw(
+        [&] {
+          MOERB_FUZZ_CHECK(same_bits(file_values(model, path), snapshot(model)),
+                           "a load did not write the file's values");
+        },
+        "reading back a loaded file");
+  }
   return ok;
 }
 

@@ -7,7 +7,9 @@
 // loaded vocabulary gives back its own text (the file's vocabulary part, with a final '\n') and
 // round-trips through from_text; a loaded tokenizer saves to a file that loads back equal, and
 // encodes the file's own text (when it is valid UTF-8) to ids in the vocabulary that decode and
-// encode_pair accept.
+// encode_pair accept, and that decode back to the pre-tokenizer's normalised text when none is
+// [UNK].
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -75,8 +77,12 @@ void check_tokenizer(const T& tokenizer, std::string_view file) {
         for (const moerb::TokenId id : ids) {
           MOERB_FUZZ_CHECK(tokenizer.vocabulary().contains_id(id), "encode gives known ids");
         }
-        (void)tokenizer.decode(ids);
+        const std::string decoded = tokenizer.decode(ids);
         (void)tokenizer.decode(ids, /*skip_special_tokens=*/true);
+        if (std::find(ids.begin(), ids.end(), Vocabulary::unk_id) == ids.end()) {
+          MOERB_FUZZ_CHECK(decoded == tokenizer.pre_tokenizer().normalize(file),
+                           "decode(encode(text)) == normalize(text) without [UNK]");
+        }
         const std::size_t max_length = 3 + file.size() % 16;
         const auto pair = moerb::encode_pair(tokenizer, body, file, max_length);
         MOERB_FUZZ_CHECK(pair.ids.size() <= max_length, "encode_pair respects max_length");
