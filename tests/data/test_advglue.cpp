@@ -131,6 +131,19 @@ BOOST_AUTO_TEST_CASE(malformed_and_truncated_files) {
                         message_has({"nope.json", "no such file"}));
 }
 
+BOOST_AUTO_TEST_CASE(nul_byte_is_malformed_json) {
+  // nlohmann's parser takes a NUL byte for the end of its input: the file must be rejected, not
+  // read up to the NUL (found by tests/fuzz/fuzz_advglue; corpus/advglue/regression-nul-byte).
+  TempDir dir;
+  const auto file =
+      dir.write("nul.json", std::string(R"({"sst2": []})") + "\n" + '\0' + R"({"rte": [)");
+  BOOST_CHECK_EXCEPTION((void)moerb::read_advglue(file, "sst2"), moerb::error,
+                        message_has({"read_advglue: " + file.string() + ":2:", "malformed JSON",
+                                     "NUL byte at byte offset 13"}));
+  BOOST_CHECK_EXCEPTION((void)moerb::advglue_tasks_in(file), moerb::error,
+                        message_has({"advglue_tasks_in: " + file.string() + ":2:", "NUL byte"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace moerb_test_data_advglue

@@ -167,6 +167,22 @@ BOOST_AUTO_TEST_CASE(truncated_last_line) {
   BOOST_TEST(report.skipped == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(nul_byte_is_malformed_json) {
+  // nlohmann's parser takes a NUL byte for the end of its input: the line must be rejected, not
+  // read up to the NUL (found by tests/fuzz/fuzz_jsonl; corpus/jsonl/regression-nul-byte).
+  TempDir dir;
+  const std::string good = R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})";
+  const auto file = dir.write("nul.jsonl", good + "\n" + good + '\0' + "garbage\n" + good + "\n");
+  BOOST_CHECK_EXCEPTION((void)moerb::read_jsonl(file, JsonlFields{}), moerb::error,
+                        message_has({file.string() + ":2:", "malformed JSON",
+                                     "NUL byte at column " + std::to_string(good.size() + 1)}));
+  ReadOptions options;
+  options.skip_bad_lines = true;
+  ReadReport report;
+  BOOST_TEST(moerb::read_jsonl(file, JsonlFields{}, options, &report).size() == 2u);
+  BOOST_TEST(report.skipped == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(max_examples_stops_early) {
   ScratchDir dir;
   const auto file = dir.write("snli.jsonl", snli_jsonl);

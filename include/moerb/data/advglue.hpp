@@ -12,11 +12,13 @@
 //   rte       sentence1  sentence2   entailment, not_entailment
 //
 //   auto adv_sst2 = moerb::read_advglue("AdvGLUE/dev.json", "sst2");
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -68,8 +70,19 @@ namespace detail {
 inline nlohmann::ordered_json read_json_file(const std::filesystem::path& path,
                                              std::string_view reader) {
   std::ifstream in = open_input(path, reader);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  MOERB_REQUIRE(!in.bad(), reader, ": ", path.string(), ": reading the file failed");
+  // nlohmann's lexer takes a NUL byte for the end of the input, so anything after one would be
+  // ignored; JSON allows NUL nowhere (inside strings only as the escape \u0000).
+  if (const std::size_t nul = text.find('\0'); nul != std::string::npos) {
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
+    throw error(concat(reader, ": ", path.string(), ":", line,
+                       ": malformed JSON (NUL byte at byte offset ", nul,
+                       "; JSON text cannot contain one)"));
+  }
   try {
-    return nlohmann::ordered_json::parse(in);
+    return nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw error(concat(reader, ": ", path.string(), ": malformed JSON (", e.what(), ")"));
   }

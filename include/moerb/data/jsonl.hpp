@@ -132,9 +132,9 @@ JsonLabel json_label_member(const Json& object, const std::string& key, const La
 }  // namespace detail
 
 /// Reads JSON Lines from a stream; `source` names it in messages and becomes the data set's name.
-/// Blank lines are ignored. Malformed JSON, a line that is not an object, a missing member or a
-/// member of the wrong type throws "<source>:<line>: ..." unless options.skip_bad_lines (then the
-/// line is skipped and counted in `report`).
+/// Blank lines are ignored. Malformed JSON (a NUL byte included: JSON allows none), a line that is
+/// not an object, a missing member or a member of the wrong type throws "<source>:<line>: ..."
+/// unless options.skip_bad_lines (then the line is skipped and counted in `report`).
 [[nodiscard]] inline TextDataset read_jsonl(std::istream& in, std::string source,
                                             const JsonlFields& fields,
                                             const ReadOptions& options = {},
@@ -159,6 +159,13 @@ JsonLabel json_label_member(const Json& object, const std::string& key, const La
     if (++line_number == 1) detail::strip_utf8_bom(line);
     if (detail::trim(line).empty()) continue;
     auto where = [&] { return detail::location(source, line_number); };
+    // nlohmann's lexer takes a NUL byte for the end of the input, so anything after one would be
+    // ignored; JSON allows NUL nowhere (inside strings only as the escape \u0000).
+    if (const std::size_t nul = line.find('\0'); nul != std::string::npos) {
+      policy.bad_line(detail::concat(where(), ": malformed JSON (NUL byte at column ", nul + 1,
+                                     "; JSON text cannot contain one)"));
+      continue;
+    }
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(line);

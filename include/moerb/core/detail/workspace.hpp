@@ -46,7 +46,7 @@ inline constexpr Index parallel_min_work = Index(1) << 15;
 /// exactly one thread, so results do not depend on the thread count as long as f(r) only writes
 /// row r's outputs.
 template <class F>
-void for_each_row(Index n, Index work_per_row, F&& f) {
+void for_each_row(Index n, [[maybe_unused]] Index work_per_row, F&& f) {
 #ifdef _OPENMP
   const int threads = Eigen::nbThreads();
   if (threads > 1 && n > 1 && n * work_per_row >= parallel_min_work) {
