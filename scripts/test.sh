@@ -10,7 +10,8 @@
 #                      x86-64-v2 (SSE4.2), x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512); the kernel
 #                      tests and moe_demo run for every level this CPU supports
 #   --fuzz             A short run of every fuzz harness (scripts/fuzz.sh)
-#   --ci               What CI runs: --release --clang-sanitize --arch --fuzz, warnings as errors
+#   --ci               What CI runs, warnings as errors: the release and clang-sanitize suites (both
+#                      trees built at once, examples and benchmarks left to --arch), --arch, --fuzz
 #   --all              Every build above
 #
 # Tests run in random order, in parallel. Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT
@@ -31,7 +32,7 @@ while (($#)); do
     --clang-sanitize) stages+=(clang-sanitize) ;;
     --arch) stages+=(arch) ;;
     --fuzz) stages+=(fuzz) ;;
-    --ci) stages+=(release clang-sanitize arch fuzz); export MOERB_WERROR="${MOERB_WERROR:-ON}" ;;
+    --ci) stages+=(ci-builds arch fuzz); export MOERB_WERROR="${MOERB_WERROR:-ON}" ;;
     --all) stages+=(release sanitize clang clang-sanitize arch fuzz) ;;
     -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; ctest_args=("$@"); break ;;
@@ -59,14 +60,42 @@ run_ctest() {
     "${ctest_args[@]}"
 }
 
+test_tree() {
+  local preset="$1" dir="$2"
+  moerb_stage "${preset}: test"
+  case "${preset}" in *sanitize) (sanitizer_env; run_ctest "${dir}") ;; *) run_ctest "${dir}" ;; esac
+}
+
 # One preset: configure, build everything, run the suite.
 build_and_test() {
   local preset="$1"
   moerb_stage "${preset}: build"
   moerb_configure "${preset}"
   moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
-  moerb_stage "${preset}: test"
-  case "${preset}" in *sanitize) (sanitizer_env; run_ctest "${MOERB_BUILD_DIR}") ;; *) run_ctest "${MOERB_BUILD_DIR}" ;; esac
+  test_tree "${preset}" "${MOERB_BUILD_DIR}"
+}
+
+# CI: the GCC release tree and the clang ASan + UBSan tree, built at the same time so that neither
+# build's last long translation unit leaves a core idle, then tested one after the other. Neither
+# builds the examples or benchmarks: the instruction-set stage compiles them with both compilers
+# (x86-64-v4 with GCC, x86-64-v2 with clang).
+ci_builds() {
+  local release_dir sanitize_dir
+  moerb_stage "release + clang-sanitize: build"
+  moerb_configure release release -DMOERB_BUILD_EXAMPLES=OFF -DMOERB_BUILD_BENCHMARKS=OFF
+  release_dir="${MOERB_BUILD_DIR}"
+  moerb_configure clang-sanitize clang-sanitize -DMOERB_BUILD_EXAMPLES=OFF
+  sanitize_dir="${MOERB_BUILD_DIR}"
+  local pid_release pid_sanitize status=0
+  cmake --build "${release_dir}" --parallel "${MOERB_JOBS}" > >(sed 's/^/[release] /') 2>&1 &
+  pid_release=$!
+  cmake --build "${sanitize_dir}" --parallel "${MOERB_JOBS}" > >(sed 's/^/[clang-sanitize] /') 2>&1 &
+  pid_sanitize=$!
+  wait "${pid_release}" || status=$?
+  wait "${pid_sanitize}" || status=$?
+  ((status == 0)) || moerb_die "a build failed (see the [release] / [clang-sanitize] lines above)"
+  test_tree release "${release_dir}"
+  test_tree clang-sanitize "${sanitize_dir}"
 }
 
 # Whether this CPU runs code built for the x86-64 micro-architecture level $1 (x86-64-v2/v3/v4).
@@ -89,13 +118,22 @@ cpu_supports() {
   for f in ${need}; do [[ "${flags}" == *" ${f} "* ]] || return 1; done
 }
 
-# Every instruction-set level: compile (examples, benchmarks, kernel tests); run where possible.
+# Every instruction-set level, each with the compiler that the other stages leave uncovered:
+# x86-64-v2 (no AVX2/FMA) with clang and x86-64-v4 (AVX-512, where GCC 12's intrinsics headers
+# misbehave) with GCC compile the examples, the benchmarks and the kernel tests; x86-64-v3 the kernel
+# tests and moe_demo. The kernel tests and moe_demo run for every level this CPU supports.
 arch_matrix() {
-  local level
-  for level in x86-64-v2 x86-64-v3 x86-64-v4; do
-    moerb_stage "arch ${level}"
-    moerb_configure arch "arch-${level}" "-DMOERB_ARCH=${level}"
-    moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
+  local entry level compiler targets
+  for entry in x86-64-v2:clang++:all x86-64-v3:g++:kernels x86-64-v4:g++:all; do
+    IFS=: read -r level compiler targets <<<"${entry}"
+    moerb_stage "arch ${level} (${compiler})"
+    moerb_configure arch "arch-${level}" "-DMOERB_ARCH=${level}" "-DCMAKE_CXX_COMPILER=${compiler}"
+    if [[ "${targets}" == all ]]; then
+      moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
+    else
+      moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}" \
+        --target moerb_kernels_tests moe_demo
+    fi
     if cpu_supports "${level}"; then
       run_ctest "${MOERB_BUILD_DIR}"
       moerb_run "${MOERB_BUILD_DIR}/examples/moe_demo" >/dev/null
@@ -109,6 +147,7 @@ arch_matrix() {
 for stage in "${stages[@]}"; do
   case "${stage}" in
     arch) arch_matrix ;;
+    ci-builds) ci_builds ;;
     fuzz)
       moerb_stage "fuzz"
       MOERB_SKIP_PACKAGES=1 moerb_run "${MOERB_ROOT}/scripts/fuzz.sh"

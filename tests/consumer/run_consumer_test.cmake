@@ -3,10 +3,13 @@
 #
 #   cmake -DMOERB_SOURCE_DIR=<moerb> -DWORK_DIR=<scratch dir> [-DCMAKE_GENERATOR=Ninja]
 #         [-DCMAKE_MAKE_PROGRAM=...] [-DCMAKE_CXX_COMPILER=...] [-DCMAKE_CXX_COMPILER_LAUNCHER=ccache]
-#         [-DMOERB_EXPECTED_VERSION=x.y.z] [-DMOERB_CHECK_HEADERS=OFF] -P run_consumer_test.cmake
+#         [-DMOERB_EXPECTED_VERSION=x.y.z] [-DMOERB_QUICK=ON] -P run_consumer_test.cmake
 cmake_minimum_required(VERSION 3.25)
-if(NOT DEFINED MOERB_CHECK_HEADERS)
-  set(MOERB_CHECK_HEADERS ON)
+# MOERB_QUICK=ON: the find_package round only, without the header check.
+if(MOERB_QUICK)
+  set(check_headers OFF)
+else()
+  set(check_headers ON)
 endif()
 
 foreach(var IN ITEMS MOERB_SOURCE_DIR WORK_DIR)
@@ -99,13 +102,18 @@ step("configure consumer (find_package)"
     -DMOERB_CONSUMER_MODE=package "-DCMAKE_PREFIX_PATH=${prefix}"
     "-DMOERB_EXPECTED_VERSION=${MOERB_EXPECTED_VERSION}"
     "-DMOERB_EXPECTED_PACKAGE_DIR=${package_dir}"
-    -DMOERB_CONSUMER_CHECK_HEADERS=${MOERB_CHECK_HEADERS})
-step("build consumer (find_package), and compile every header alone unless MOERB_CHECK_HEADERS=OFF"
+    -DMOERB_CONSUMER_CHECK_HEADERS=${check_headers})
+step("build consumer (find_package), and compile every header alone unless MOERB_QUICK"
   ${CMAKE_COMMAND} --build "${build_pkg}" --parallel)
 step("run consumer (find_package)" "${build_pkg}/bin/moerb_consumer")
 string(STRIP "${step_output}" out)
 message(STATUS "packaging/consumer: ${out}")
 step("run io consumer (find_package)" "${build_pkg}/bin/moerb_consumer_io")
+
+if(MOERB_QUICK)
+  message(STATUS "packaging/consumer: PASSED (install + find_package; quick: no header check, no add_subdirectory)")
+  return()
+endif()
 
 # ---- 3. consumer through add_subdirectory(moerb) -------------------------------------------------
 set(build_sub "${WORK_DIR}/consumer-subdirectory")
