@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(malformed_and_truncated_files) {
 BOOST_AUTO_TEST_CASE(nul_byte_is_malformed_json) {
   // nlohmann's parser takes a NUL byte for the end of its input: the file must be rejected, not
   // read up to the NUL (found by tests/fuzz/fuzz_advglue; corpus/advglue/regression-nul-byte).
-  TempDir dir;
+  ScratchDir dir;
   const auto file =
       dir.write("nul.json", std::string(R"({"sst2": []})") + "\n" + '\0' + R"({"rte": [)");
   BOOST_CHECK_EXCEPTION((void)moerb::read_advglue(file, "sst2"), moerb::error,

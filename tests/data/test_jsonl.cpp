@@ -170,7 +170,7 @@ BOOST_AUTO_TEST_CASE(truncated_last_line) {
 BOOST_AUTO_TEST_CASE(nul_byte_is_malformed_json) {
   // nlohmann's parser takes a NUL byte for the end of its input: the line must be rejected, not
   // read up to the NUL (found by tests/fuzz/fuzz_jsonl; corpus/jsonl/regression-nul-byte).
-  TempDir dir;
+  ScratchDir dir;
   const std::string good = R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})";
   const auto file = dir.write("nul.jsonl", good + "\n" + good + '\0' + "garbage\n" + good + "\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_jsonl(file, JsonlFields{}), moerb::error,
