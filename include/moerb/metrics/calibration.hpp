@@ -8,7 +8,8 @@
 // - ECE = Σ_b (n_b / n) · |acc(b) − conf(b)| and MCE = max_b |acc(b) − conf(b)| over the non-empty
 //   bins (Naeini, Cooper & Hauskrecht 2015; Guo, Pleiss, Sun & Weinberger 2017, "On Calibration of
 //   Modern Neural Networks", §2 — 15 bins by default, as there).
-//   Equal-width bins: bin b of B holds the confidences in (b/B, (b+1)/B]; bin 0 also holds 0.
+//   Equal-width bins: bin b of B holds the confidences in (b/B, (b+1)/B], the edges b/B rounded to
+//   double (so 0.6 = 3/5 lies in (0.4, 0.6]); bin 0 also holds 0.
 //   Equal-mass bins: the examples sorted by (confidence, correct) are cut into B consecutive
 //   groups, group b holding sorted positions [⌊b·n/B⌋, ⌊(b+1)·n/B⌋) (Nixon et al. 2019, "Measuring
 //   Calibration in Deep Learning", adaptive binning); with n < B some bins are empty.
