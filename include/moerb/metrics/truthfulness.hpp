@@ -8,20 +8,24 @@
 // - MC3 = the fraction of true answers that score strictly above the best false answer.
 // Each is averaged over questions.
 //
-// The scores are the caller's choice: log-probabilities of each answer given the question, as
-// DecoderLM::score_continuations gives them (sum_log_prob as TruthfulQA and DoLa use, or
-// mean_log_prob to remove the length bias), or dola_score_continuations' scores. MC2 is computed
-// with the largest score subtracted first, which equals the formula above wherever exp does not
-// underflow and stays finite where it would.
+// The scores are log-probabilities of each answer given the question. Truthfulness takes them as
+// doubles, or as the per-answer results of DecoderLM::score_continuations (ContinuationScore) or
+// dola_score_continuations (DoLaScore), of which Options::scoring picks the sum of the answer's
+// token log-probabilities (AnswerScoring::sum_log_prob, as TruthfulQA and DoLa score) or their
+// mean (mean_log_prob, which removes the bias against long answers). MC2 is computed with the
+// largest score subtracted first, which equals the formula above wherever exp does not underflow
+// and stays finite where it would.
 //
 // The accumulator keeps MC1, MC2 and MC3 per question and sums them sorted, so merged shards give
 // the one-pass value bit for bit.
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "moerb/core/error.hpp"
@@ -29,6 +33,20 @@
 #include "moerb/metrics/detail/checks.hpp"
 
 namespace moerb {
+
+/// Which log-probability of an answer is its score.
+enum class AnswerScoring {
+  sum_log_prob,   ///< Σ_t log p(answer_t | question, answer_<t) (TruthfulQA, DoLa)
+  mean_log_prob,  ///< the same sum over the answer's token count
+};
+
+/// A model's score of one answer with both forms, e.g. moerb::ContinuationScore or
+/// moerb::DoLaScore.
+template <class T>
+concept AnswerLogProbabilities = requires(const T& s) {
+  { s.sum_log_prob } -> std::convertible_to<double>;
+  { s.mean_log_prob } -> std::convertible_to<double>;
+};
 
 /// One question's answer scores (e.g. log-probabilities): the true answers, with the best answer
 /// at true_scores[best], and the false answers. Both lists must be non-empty.
@@ -47,10 +65,10 @@ struct TruthfulnessScores {
   friend bool operator==(const TruthfulnessScores&, const TruthfulnessScores&) = default;
 };
 
-/// MC1, MC2 and MC3 of one question (questions = 1); throws on empty lists, non-finite scores or a
-/// best index out of range.
-[[nodiscard]] inline TruthfulnessScores multiple_choice_scores(const MultipleChoiceScores& q) {
-  constexpr std::string_view where = "multiple_choice_scores";
+namespace detail::metrics {
+
+inline TruthfulnessScores multiple_choice_scores(const MultipleChoiceScores& q,
+                                                 std::string_view where) {
   MOERB_REQUIRE(!q.true_scores.empty(), where, ": no true answer scores");
   MOERB_REQUIRE(!q.false_scores.empty(), where, ": no false answer scores");
   MOERB_REQUIRE(q.best < q.true_scores.size(), where, ": best = ", q.best, " is out of range [0, ",
@@ -76,6 +94,14 @@ struct TruthfulnessScores {
   return r;
 }
 
+}  // namespace detail::metrics
+
+/// MC1, MC2 and MC3 of one question (questions = 1); throws on empty lists, non-finite scores or a
+/// best index out of range.
+[[nodiscard]] inline TruthfulnessScores multiple_choice_scores(const MultipleChoiceScores& q) {
+  return detail::metrics::multiple_choice_scores(q, "multiple_choice_scores");
+}
+
 /// Mean MC1, MC2 and MC3 over questions (see the top of this header).
 class Truthfulness {
  public:
@@ -83,6 +109,11 @@ class Truthfulness {
   using value_type = TruthfulnessScores;
   static constexpr bool resamples_in_added_order = true;
 
+  struct Options {
+    /// The score of an answer given as ContinuationScore / DoLaScore (doubles are used as given).
+    AnswerScoring scoring = AnswerScoring::sum_log_prob;
+    friend bool operator==(const Options&, const Options&) = default;
+  };
   /// Per question, in the order added.
   struct State {
     std::vector<std::uint8_t> mc1;
@@ -92,7 +123,8 @@ class Truthfulness {
   };
 
   Truthfulness() = default;
-  explicit Truthfulness(State state) {
+  explicit Truthfulness(const Options& options) : options_(options) {}
+  Truthfulness(const Options& options, State state) : options_(options) {
     const std::size_t n = state.mc1.size();
     MOERB_REQUIRE(state.mc2.size() == n && state.mc3.size() == n,
                   "Truthfulness: invalid state (per-question vectors of different lengths)");
@@ -105,7 +137,8 @@ class Truthfulness {
   }
 
   void add(const MultipleChoiceScores& question) {
-    const TruthfulnessScores r = multiple_choice_scores(question);
+    const TruthfulnessScores r =
+        detail::metrics::multiple_choice_scores(question, "Truthfulness::add");
     state_.mc1.push_back(r.mc1 > 0 ? 1 : 0);
     state_.mc2.push_back(r.mc2);
     state_.mc3.push_back(r.mc3);
@@ -130,8 +163,22 @@ class Truthfulness {
     }
     add(MultipleChoiceScores{true_buffer_, false_buffer_, best});
   }
+  /// As add(scores, labels, best_answer) with each answer's score taken from a model's result
+  /// (ContinuationScore, DoLaScore) by Options::scoring.
+  template <AnswerLogProbabilities Score>
+  void add(std::span<const Score> answers, std::span<const std::int32_t> labels,
+           std::size_t best_answer) {
+    score_buffer_.clear();
+    for (const Score& a : answers) {
+      score_buffer_.push_back(options_.scoring == AnswerScoring::sum_log_prob
+                                  ? static_cast<double>(a.sum_log_prob)
+                                  : static_cast<double>(a.mean_log_prob));
+    }
+    add(std::span<const double>(score_buffer_), labels, best_answer);
+  }
 
   void merge(const Truthfulness& other) {
+    MOERB_REQUIRE(options_ == other.options_, "Truthfulness::merge: the answer scorings differ");
     state_.mc1.insert(state_.mc1.end(), other.state_.mc1.begin(), other.state_.mc1.end());
     state_.mc2.insert(state_.mc2.end(), other.state_.mc2.begin(), other.state_.mc2.end());
     state_.mc3.insert(state_.mc3.end(), other.state_.mc3.begin(), other.state_.mc3.end());
@@ -154,6 +201,7 @@ class Truthfulness {
     return summarize(sample);
   }
 
+  [[nodiscard]] const Options& options() const { return options_; }
   [[nodiscard]] const State& state() const { return state_; }
 
  private:
@@ -178,9 +226,10 @@ class Truthfulness {
             .questions = static_cast<Index>(sample.size())};
   }
 
+  Options options_;
   State state_;
-  // Reused by add(scores, labels, best) so that adding a question does not allocate.
-  std::vector<double> true_buffer_, false_buffer_;
+  // Reused by the add() overloads that split or convert scores, so that adding does not allocate.
+  std::vector<double> true_buffer_, false_buffer_, score_buffer_;
 };
 
 }  // namespace moerb
