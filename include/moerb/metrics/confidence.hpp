@@ -13,6 +13,8 @@
 #include <functional>
 #include <numeric>
 #include <span>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -164,6 +166,10 @@ requires std::is_invocable_r_v<double, Statistic&, std::span<const Index>>
 template <ResamplableMetric A, class Projection = std::identity>
 [[nodiscard]] ConfidenceInterval bootstrap_ci(const A& metric, const BootstrapOptions& options = {},
                                               Projection projection = {}) {
+  static_assert(
+      std::is_convertible_v<std::invoke_result_t<Projection&, typename A::value_type>, double>,
+      "bootstrap_ci: the metric's value is not a number; pass a projection to one, e.g. "
+      "&CalibrationSummary::ece");
   MOERB_REQUIRE(metric.num_examples() >= 1, "bootstrap_ci: the metric has no examples");
   std::vector<Index> strata{metric.num_examples()};
   if constexpr (HasBootstrapStrata<A>) strata = metric.bootstrap_strata();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "moerb/core/error.hpp"
@@ -144,6 +145,10 @@ template <ResamplableMetric A, class Projection = std::identity>
 [[nodiscard]] ConfidenceInterval paired_bootstrap_ci(const A& first, const A& second,
                                                      const BootstrapOptions& options = {},
                                                      Projection projection = {}) {
+  static_assert(
+      std::is_convertible_v<std::invoke_result_t<Projection&, typename A::value_type>, double>,
+      "paired_bootstrap_ci: the metric's value is not a number; pass a projection to one, e.g. "
+      "&CalibrationSummary::ece");
   static_assert(A::resamples_in_added_order,
                 "paired_bootstrap_ci: this metric keeps counts only and numbers its examples "
                 "canonically, so two of them cannot be paired example by example; pass per-example "
