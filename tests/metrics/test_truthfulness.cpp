@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(model_scores_by_sum_or_mean) {
   static_assert(moerb::AnswerLogProbabilities<ModelScore>);
   Truthfulness by_sum;
   Truthfulness by_mean({.scoring = moerb::AnswerScoring::mean_log_prob});
-  by_sum.add(std::span<const ModelScore>(answers), labels, 0);
+  by_sum.add(answers, labels, 0);  // a std::vector of model scores, as score_continuations gives
   by_mean.add(std::span<const ModelScore>(answers), labels, 0);
   BOOST_TEST(by_sum.value().mc1 == 0.0);   // −4 < −2.5: the length bias
   BOOST_TEST(by_mean.value().mc1 == 1.0);  // −1 > −2.5

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
+#include <ranges>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -165,11 +166,11 @@ class Truthfulness {
   }
   /// As add(scores, labels, best_answer) with each answer's score taken from a model's result
   /// (ContinuationScore, DoLaScore) by Options::scoring.
-  template <AnswerLogProbabilities Score>
-  void add(std::span<const Score> answers, std::span<const std::int32_t> labels,
-           std::size_t best_answer) {
+  template <std::ranges::input_range Answers>
+  requires AnswerLogProbabilities<std::ranges::range_value_t<Answers>>
+  void add(const Answers& answers, std::span<const std::int32_t> labels, std::size_t best_answer) {
     score_buffer_.clear();
-    for (const Score& a : answers) {
+    for (const auto& a : answers) {
       score_buffer_.push_back(options_.scoring == AnswerScoring::sum_log_prob
                                   ? static_cast<double>(a.sum_log_prob)
                                   : static_cast<double>(a.mean_log_prob));

@@ -8,6 +8,8 @@
 #include <limits>
 #include <numbers>
 
+#include "moerb/metrics/detail/compensated_sum.hpp"
+
 namespace moerb::detail::metrics {
 
 /// Φ⁻¹(p) for 0 < p < 1: Acklam's rational approximation (relative error 1.15e-9), refined by two
@@ -111,27 +113,26 @@ namespace moerb::detail::metrics {
   return lo + (hi - lo) / 2;
 }
 
-/// P(X <= k) for X ~ Binomial(n, 1/2) and 0 <= k <= n/2: the terms C(n, i) 2⁻ⁿ grow with i up to
-/// k, so they are summed relative to the last one in log space (no underflow for large n).
+/// P(X <= k) for X ~ Binomial(n, 1/2) and 0 <= k <= n/2. The terms C(n, i) 2⁻ⁿ grow with i up to
+/// k, so they are summed relative to the last one, whose logarithm
+///   log C(n, k) − n log 2 = Σ_{i=1..k} [log((n − i + 1) / i) − 2 log 2] − (n − 2k) log 2
+/// is a compensated sum of terms of order one: no underflow for large n, and an error that grows
+/// with √k ulps instead of with log C(n, k).
 [[nodiscard]] inline double binomial_half_lower_tail(std::int64_t k, std::int64_t n) {
-  // log C(n, i) by the recurrence log C(n, i) = log C(n, i − 1) + log((n − i + 1) / i).
-  double log_term = 0;  // log C(n, 0)
-  double log_last = 0;
+  CompensatedSum log_last;
   for (std::int64_t i = 1; i <= k; ++i) {
-    log_term += std::log(static_cast<double>(n - i + 1)) - std::log(static_cast<double>(i));
+    log_last.add(std::log(static_cast<double>(n - i + 1) / static_cast<double>(i)) -
+                 2 * std::numbers::ln2);
   }
-  log_last = log_term;
-  // Σ_{i<=k} C(n, i) / C(n, k), from i = k downwards: each ratio C(n, i − 1) / C(n, i) = i / (n − i
-  // + 1).
+  log_last.add(-static_cast<double>(n - 2 * k) * std::numbers::ln2);
+  // Σ_{i<=k} C(n, i) / C(n, k), from i = k down: C(n, i − 1) / C(n, i) = i / (n − i + 1).
   double relative_sum = 0;
   double ratio = 1;
-  for (std::int64_t i = k; i >= 0; --i) {
+  for (std::int64_t i = k; i >= 0 && ratio >= 1e-300; --i) {
     relative_sum += ratio;
-    if (i == 0) break;
     ratio *= static_cast<double>(i) / static_cast<double>(n - i + 1);
-    if (ratio < 1e-300) break;
   }
-  return std::exp(log_last + std::log(relative_sum) - static_cast<double>(n) * std::numbers::ln2);
+  return std::exp(log_last.value() + std::log(relative_sum));
 }
 
 }  // namespace moerb::detail::metrics
