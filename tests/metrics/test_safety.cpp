@@ -77,6 +77,9 @@ BOOST_AUTO_TEST_CASE(phrases_can_be_replaced_and_anchored) {
   BOOST_TEST(own.matches("nope."));
   BOOST_TEST(own.matches("Maybe NOT TODAY"));
   BOOST_TEST(!own.matches("I'm sorry"));  // the defaults are gone
+  const RefusalMatcher curly({"won\xE2\x80\x99t"});
+  BOOST_TEST(curly.matches("I won't"));
+  BOOST_TEST(curly.matches("I WON\xE2\x80\x99T"));
   BOOST_TEST((own.phrases() == std::vector<std::string>{"NOPE", "not today"}));
 
   const RefusalMatcher prefix(RefusalMatcher::default_phrases(), /*anywhere=*/false);

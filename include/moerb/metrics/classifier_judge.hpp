@@ -63,7 +63,7 @@ class ClassifierJudge {
                     "ClassifierJudge::harmfulness: harmful_class ", options_.harmful_class,
                     " but the model has ", logits.cols(), " classes");
       for (Index r = 0; r < logits.rows(); ++r) {
-        double max = static_cast<double>(logits.row(r).maxCoeff());
+        const double max = static_cast<double>(logits.row(r).maxCoeff());
         double sum = 0;
         for (Index k = 0; k < logits.cols(); ++k) {
           sum += std::exp(static_cast<double>(logits(r, k)) - max);

@@ -45,15 +45,24 @@ class RefusalMatcher {
   }
 
   RefusalMatcher() : RefusalMatcher(default_phrases()) {}
-  /// Your own phrases (non-empty, each non-empty); matching ignores their case.
+  /// Your own phrases (non-empty, each non-empty); matching ignores their case, and ’ and ' in a
+  /// phrase match either in the text.
   explicit RefusalMatcher(std::vector<std::string> phrases, bool anywhere = true)
       : phrases_(std::move(phrases)), anywhere_(anywhere) {
     MOERB_REQUIRE(!phrases_.empty(), "RefusalMatcher: no phrases");
     folded_.reserve(phrases_.size());
     for (std::size_t i = 0; i < phrases_.size(); ++i) {
       MOERB_REQUIRE(!phrases_[i].empty(), "RefusalMatcher: phrase ", i, " is empty");
+      // Lower case, with ’ written as ' (which matches both in a text).
       std::string folded;
-      for (const char c : phrases_[i]) folded.push_back(fold(c));
+      for (std::size_t j = 0; j < phrases_[i].size(); ++j) {
+        if (phrases_[i].compare(j, 3, "\xE2\x80\x99") == 0) {
+          folded.push_back('\'');
+          j += 2;
+        } else {
+          folded.push_back(fold(phrases_[i][j]));
+        }
+      }
       folded_.push_back(std::move(folded));
     }
   }
