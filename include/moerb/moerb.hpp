@@ -64,6 +64,22 @@
 #include "moerb/models/transformer_config.hpp"
 #include "moerb/models/transformer_trunk.hpp"
 
+// metrics: accumulators (MetricAccumulator, MetricSet), confidence intervals, and the metrics of
+// classification, calibration, OOD detection, truthfulness, safety, routing and paired comparison
+#include "moerb/metrics/accumulator.hpp"
+#include "moerb/metrics/calibration.hpp"
+#include "moerb/metrics/classification.hpp"
+#include "moerb/metrics/classifier_judge.hpp"
+#include "moerb/metrics/confidence.hpp"
+#include "moerb/metrics/count_matrix.hpp"
+#include "moerb/metrics/labeled_example.hpp"
+#include "moerb/metrics/metric_set.hpp"
+#include "moerb/metrics/ood.hpp"
+#include "moerb/metrics/paired.hpp"
+#include "moerb/metrics/routing.hpp"
+#include "moerb/metrics/safety.hpp"
+#include "moerb/metrics/truthfulness.hpp"
+
 // train: optimizers, schedules, clipping, recipes, FreeLB, the data-parallel trainer
 #include "moerb/train/adamw.hpp"
 #include "moerb/train/data_parallel.hpp"

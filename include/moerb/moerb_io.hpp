@@ -1,6 +1,7 @@
 #pragma once
 // moerb::io umbrella: everything in <moerb/moerb.hpp> plus the data-set readers, the built-in
-// WordNet tasks and safetensors checkpoints, which parse JSON with nlohmann-json. Link moerb::io.
+// WordNet tasks, safetensors checkpoints and the metrics' JSON round trips, which use
+// nlohmann-json. Link moerb::io.
 #include "moerb/moerb.hpp"
 
 // data: readers with field mapping, built-in WordNet tasks, encoding for the trainer
@@ -13,6 +14,7 @@
 #include "moerb/data/truthfulqa.hpp"
 #include "moerb/data/wordnet.hpp"
 
-// io: safetensors files and model checkpoints
+// io: safetensors files, model checkpoints, JSON round trips of the metric accumulators
 #include "moerb/io/checkpoint.hpp"
+#include "moerb/io/metrics_json.hpp"
 #include "moerb/io/safetensors.hpp"
