@@ -87,9 +87,9 @@ ci_builds() {
   moerb_configure clang-sanitize clang-sanitize -DMOERB_BUILD_EXAMPLES=OFF
   sanitize_dir="${MOERB_BUILD_DIR}"
   local pid_release pid_sanitize status=0
-  cmake --build "${release_dir}" --parallel "${MOERB_JOBS}" > >(sed 's/^/[release] /') 2>&1 &
+  cmake --build "${release_dir}" --parallel "${MOERB_JOBS}" > >(sed -u 's/^/[release] /') 2>&1 &
   pid_release=$!
-  cmake --build "${sanitize_dir}" --parallel "${MOERB_JOBS}" > >(sed 's/^/[clang-sanitize] /') 2>&1 &
+  cmake --build "${sanitize_dir}" --parallel "${MOERB_JOBS}" > >(sed -u 's/^/[clang-sanitize] /') 2>&1 &
   pid_sanitize=$!
   wait "${pid_release}" || status=$?
   wait "${pid_sanitize}" || status=$?
