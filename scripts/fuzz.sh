@@ -73,6 +73,7 @@ moerb_log "Building ${#harnesses[@]} harness(es) (${MOERB_JOBS} jobs)"
 targets=()
 for name in "${harnesses[@]}"; do targets+=(--target "fuzz_${name}"); done
 moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}" "${targets[@]}"
+build_seconds=${SECONDS}
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/moerb-fuzz.XXXXXX")"
 for symbolizer in llvm-symbolizer-14 llvm-symbolizer; do
@@ -104,6 +105,7 @@ for name in "${harnesses[@]}"; do
   run_harness "${name}" &
 done
 wait
+fuzz_seconds=$((SECONDS - build_seconds))
 
 failed=()
 printf '\n%-12s %14s %8s  %s\n' harness executions seconds result
@@ -132,6 +134,7 @@ for name in ${failed[@]+"${failed[@]}"}; do
   done
   shopt -u nullglob
 done
+printf '\nbuild %d s, fuzzing %d s, total %d s\n' "${build_seconds}" "${fuzz_seconds}" "${SECONDS}"
 if ((${#failed[@]})); then
   moerb_die "fuzzing found problems in: ${failed[*]} (working directory kept: ${work})"
 fi
