@@ -18,7 +18,7 @@ esac
 moerb_ensure_packages
 moerb_use_ccache
 # The release preset is shared with scripts/test.sh, so a later test run reuses this build.
-moerb_configure release
+moerb_configure release release -DMOERB_BUILD_EXAMPLES=ON  # on again after a CI run (test.sh --ci)
 moerb_log "Building the examples (${MOERB_JOBS} jobs)"
 moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}" \
   --target moe_demo wordnet_reliability

@@ -70,7 +70,12 @@ test_tree() {
 build_and_test() {
   local preset="$1"
   moerb_stage "${preset}: build"
-  moerb_configure "${preset}"
+  # Examples and benchmarks on again after a CI run (which builds them in the --arch stage only);
+  # the presets that leave one out keep it out.
+  case "${preset}" in
+    release | clang) moerb_configure "${preset}" "${preset}" -DMOERB_BUILD_EXAMPLES=ON -DMOERB_BUILD_BENCHMARKS=ON ;;
+    *) moerb_configure "${preset}" "${preset}" -DMOERB_BUILD_EXAMPLES=ON ;;
+  esac
   moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}"
   test_tree "${preset}" "${MOERB_BUILD_DIR}"
 }
