@@ -34,7 +34,7 @@ while (($#)); do
     --fuzz) stages+=(fuzz) ;;
     --ci) stages+=(ci-builds arch fuzz); export MOERB_WERROR="${MOERB_WERROR:-ON}" ;;
     --all) stages+=(release sanitize clang clang-sanitize arch fuzz) ;;
-    -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; ctest_args=("$@"); break ;;
     *) moerb_die "unknown argument '$1' (try --help)" ;;
   esac
