@@ -80,6 +80,12 @@
 #include "moerb/metrics/safety.hpp"
 #include "moerb/metrics/truthfulness.hpp"
 
+// evaluation: models run over data sets in batches, on every core, into metric accumulators
+#include "moerb/evaluation/classifier_evaluation.hpp"
+#include "moerb/evaluation/generation_evaluation.hpp"
+#include "moerb/evaluation/multiple_choice_evaluation.hpp"
+#include "moerb/evaluation/ood_evaluation.hpp"
+
 // train: optimizers, schedules, clipping, recipes, FreeLB, the data-parallel trainer
 #include "moerb/train/adamw.hpp"
 #include "moerb/train/data_parallel.hpp"
