@@ -11,6 +11,7 @@
 #include "moerb/data/example.hpp"
 #include "moerb/data/glue_tsv.hpp"
 #include "moerb/data/jsonl.hpp"
+#include "moerb/data/prompts.hpp"
 #include "moerb/data/truthfulqa.hpp"
 #include "moerb/data/wordnet.hpp"
 
