@@ -7,16 +7,22 @@
 //   - the MoE model evaluated with top-1 and top-4 routing instead of top-2, and with the
 //     random-routing baseline,
 //   - how evenly the trained router spreads tokens over experts,
-// and saves both models as safetensors checkpoints (reloaded and checked).
+// and saves both models as safetensors checkpoints (reloaded and checked), with the tokenizer and
+// the dev and shifted test sets as TSV files, which evaluate_checkpoint reads:
 //
 //   scripts/demo.sh                      (installs what is missing, builds, runs the demos)
 //   build/release/examples/wordnet_reliability [output-dir] [seed]
+//   build/release/examples/evaluate_checkpoint <output-dir>/moe_classifier.safetensors
+//   <output-dir>/shifted_test.tsv
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "moerb/core/detail/atomic_file.hpp"
 #include "moerb/data/encode.hpp"
 #include "moerb/data/wordnet.hpp"
 #include "moerb/experts/gated_expert.hpp"
@@ -34,8 +40,11 @@ using namespace moerb;
 using MoE = MoELayer<TopKRouter<float>, SwiGLUExpert<float>>;
 using Dense = DenseFFN<SwiGLUExpert<float>>;
 
+constexpr std::size_t max_length = 32;
+
 struct Data {
   WordNetTask task;
+  std::optional<WordTokenizer> tokenizer;  // set by load()
   std::vector<EncodedExample> train, dev, shifted;
   Index vocab_size = 0;
   Index num_classes = 0;
@@ -52,13 +61,12 @@ Data load(std::uint64_t seed) {
   for (const auto& e : d.task.train.examples) corpus.push_back(e.text_a);
   WordTokenizer::Options to;
   to.min_count = 2;
-  const WordTokenizer tokenizer = WordTokenizer::train(corpus, to);
-  d.vocab_size = static_cast<Index>(tokenizer.vocab_size());
+  d.tokenizer = WordTokenizer::train(corpus, to);
+  d.vocab_size = static_cast<Index>(d.tokenizer->vocab_size());
   d.num_classes = static_cast<Index>(d.task.train.label_names.size());
-  constexpr std::size_t max_length = 32;
-  d.train = encode_dataset(tokenizer, d.task.train, max_length);
-  d.dev = encode_dataset(tokenizer, d.task.dev, max_length);
-  d.shifted = encode_dataset(tokenizer, d.task.test, max_length);
+  d.train = encode_dataset(*d.tokenizer, d.task.train, max_length);
+  d.dev = encode_dataset(*d.tokenizer, d.task.dev, max_length);
+  d.shifted = encode_dataset(*d.tokenizer, d.task.test, max_length);
   return d;
 }
 
@@ -103,9 +111,34 @@ double accuracy(Model& model, const std::vector<EncodedExample>& data) {
   return ClassificationTask::evaluate(model, std::span<const EncodedExample>(data), 64);
 }
 
+/// What evaluate_checkpoint needs beyond the architecture: the class names, the tokenizer file
+/// (next to the checkpoint) and the examples' token budget.
+std::map<std::string, std::string> checkpoint_metadata(const Data& d) {
+  std::string names;
+  for (const auto& n : d.task.train.label_names) names += (names.empty() ? "" : ",") + n;
+  return {{"label_names", names},
+          {"tokenizer", "tokenizer.txt"},
+          {"max_length", std::to_string(max_length)}};
+}
+
+/// Writes `data` as a GLUE-style TSV (sentence, label name), atomically.
+void write_tsv(const TextDataset& data, const std::filesystem::path& path) {
+  std::string text = "sentence\tlabel\n";
+  for (const TextExample& e : data.examples) {
+    std::string sentence = e.text_a;
+    for (char& c : sentence) {
+      if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+    }
+    text += sentence + "\t" + data.label_names[static_cast<std::size_t>(e.label)] + "\n";
+  }
+  detail::write_file_atomically(path, "wordnet_reliability", [&](const detail::WriteChunk& write) {
+    write(text.data(), text.size());
+  });
+}
+
 template <class Model>
 void save_and_check(Model& model, const std::filesystem::path& path, const Data& d) {
-  save_checkpoint(model, path);
+  save_checkpoint(model, path, checkpoint_metadata(d));
   Model copy = model;
   Rng rng(12345);
   copy.initialize(rng);  // different weights, then the file's
@@ -188,6 +221,11 @@ int main(int argc, char** argv) {
     std::printf("\nCheckpoints:\n");
     save_and_check(moe, out_dir / "moe_classifier.safetensors", d);
     save_and_check(dense, out_dir / "dense_classifier.safetensors", d);
+    d.tokenizer->save(out_dir / "tokenizer.txt");
+    write_tsv(d.task.dev, out_dir / "dev.tsv");
+    write_tsv(d.task.test, out_dir / "shifted_test.tsv");
+    std::printf("  tokenizer.txt, dev.tsv and shifted_test.tsv written to %s\n",
+                out_dir.string().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wordnet_reliability: %s\n", e.what());
