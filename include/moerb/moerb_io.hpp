@@ -14,6 +14,8 @@
 #include "moerb/data/prompts.hpp"
 #include "moerb/data/truthfulqa.hpp"
 #include "moerb/data/wordnet.hpp"
+#include "moerb/data/wordnet_safety.hpp"
+#include "moerb/data/wordnet_truthfulness.hpp"
 
 // io: safetensors files, model checkpoints, JSON round trips of the metric accumulators
 #include "moerb/io/checkpoint.hpp"

@@ -1,10 +1,14 @@
 // Tests for include/moerb/data/truthfulqa.hpp
 #include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "data/data_testing.hpp"
 #include "moerb/data/truthfulqa.hpp"
+#include "moerb/metrics/truthfulness.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
 namespace moerb_test_data_truthfulqa {
@@ -132,6 +136,57 @@ BOOST_AUTO_TEST_CASE(missing_column_and_bad_rows) {
   const auto cut = dir.write("cut.csv", std::string(header) + "A,C,\"Q?,B,B,W");
   BOOST_CHECK_EXCEPTION((void)moerb::read_truthfulqa(cut), moerb::error,
                         message_has({cut.string() + ":2:", "not closed"}));
+}
+
+BOOST_AUTO_TEST_CASE(random_score_baseline) {
+  // T = 2 (best among the correct answers), F = 3: MC1 = MC3 = 1/4, MC2 = 2/5.
+  TruthfulQAItem a;
+  a.question = "q1";
+  a.best_answer = "b";
+  a.correct_answers = {"b", "c"};
+  a.incorrect_answers = {"x", "y", "z"};
+  // T = 2 (best put before the one correct answer), F = 1: MC1 = MC3 = 1/2, MC2 = 2/3.
+  TruthfulQAItem b;
+  b.question = "q2";
+  b.best_answer = "b";
+  b.correct_answers = {"c"};
+  b.incorrect_answers = {"x"};
+  const std::vector<TruthfulQAItem> items{a, b};
+  const moerb::TruthfulnessBaseline base = moerb::truthfulness_random_baseline(items);
+  BOOST_TEST(base.questions == 2u);
+  BOOST_TEST(base.mc1 == (0.25 + 0.5) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(base.mc3 == (0.25 + 0.5) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(base.mc2 == (2.0 / 5 + 2.0 / 3) / 2, boost::test_tools::tolerance(1e-12));
+  const moerb::TruthfulnessBaseline one =
+      moerb::truthfulness_random_baseline(std::span<const TruthfulQAItem>(items.data(), 1));
+  BOOST_TEST(one.mc1 == 0.25, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(one.mc2 == 0.4, boost::test_tools::tolerance(1e-12));
+
+  // The same values from the metric with random scores (standard normal, independent): 20,000
+  // draws per question, so 0.015 is about 6 standard errors.
+  moerb::Rng rng(7);
+  moerb::Truthfulness metric;
+  for (int draw = 0; draw < 20000; ++draw) {
+    for (const TruthfulQAItem& item : items) {
+      const moerb::MultipleChoiceTargets t = moerb::mc2_targets(item);
+      std::vector<double> scores;
+      for (std::size_t i = 0; i < t.choices.size(); ++i) scores.push_back(rng.normal());
+      std::size_t best = 0;
+      while (t.choices[best] != item.best_answer) ++best;
+      metric.add(std::span<const double>(scores), std::span<const std::int32_t>(t.labels), best);
+    }
+  }
+  const moerb::TruthfulnessScores measured = metric.value();
+  BOOST_TEST(std::abs(measured.mc1 - base.mc1) < 0.015);
+  BOOST_TEST(std::abs(measured.mc2 - base.mc2) < 0.015);
+  BOOST_TEST(std::abs(measured.mc3 - base.mc3) < 0.015);
+
+  BOOST_CHECK_EXCEPTION((void)moerb::truthfulness_random_baseline({}), moerb::error,
+                        message_has({"truthfulness_random_baseline: no items"}));
+  b.incorrect_answers.clear();
+  const std::vector<TruthfulQAItem> bad{a, b};
+  BOOST_CHECK_EXCEPTION((void)moerb::truthfulness_random_baseline(bad), moerb::error,
+                        message_has({"item 1 ('q2') has no incorrect answers"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
