@@ -130,7 +130,7 @@ std::vector<QuestionScores> evaluate_multiple_choice(LM& lm, const Tok& tokenize
             slot.push_back({s.sum_log_prob, s.mean_log_prob});
           }
         } else {
-          for (const ContinuationScore& s : replica.score_continuations(p)) {
+          for (const auto& s : replica.score_continuations(p)) {
             slot.push_back({s.sum_log_prob, s.mean_log_prob});
           }
         }
