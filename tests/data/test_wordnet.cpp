@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/data_testing.hpp"
+#include "data/wordnet_testing.hpp"
 #include "moerb/data/wordnet.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
@@ -21,7 +22,10 @@ using moerb::TextDataset;
 using moerb::WordNet;
 using moerb::WordNetTask;
 using moerb::test::message_has;
+using moerb::test::noun_synset;
+using moerb::test::real_wordnet;
 using moerb::test::ScratchDir;
+using moerb::test::WordNetInstalled;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -55,21 +59,6 @@ WordNet synthetic_wordnet() {
   return WordNet(parse(noun_snippet, "data.noun"), parse(verb_snippet, "data.verb"));
 }
 
-// The real database, parsed once per test binary.
-const WordNet& real_wordnet() {
-  static const WordNet wn = WordNet::load();
-  return wn;
-}
-
-struct WordNetInstalled {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    boost::test_tools::assertion_result ok(WordNet::available());
-    ok.message() << "WordNet 3.0 not found in " << moerb::wordnet_default_directory()
-                 << " (install Debian's wordnet-base); real-data task tests skipped";
-    return ok;
-  }
-};
-
 std::vector<std::string> ids_of(const TextDataset& d) {
   std::vector<std::string> out;
   for (const auto& e : d.examples) out.push_back(e.id);
@@ -83,13 +72,6 @@ std::set<std::string> id_set(const TextDataset& d) {
 
 bool disjoint(const std::set<std::string>& a, const std::set<std::string>& b) {
   return std::none_of(a.begin(), a.end(), [&](const std::string& x) { return b.count(x) != 0; });
-}
-
-const Synset& synset_of(const WordNet& wn, const std::string& id) {
-  BOOST_REQUIRE(id.size() == 9 && id[0] == 'n');
-  const Synset* s = wn.find_noun(static_cast<std::uint32_t>(std::stoul(id.substr(1))));
-  BOOST_REQUIRE(s != nullptr);
-  return *s;
 }
 
 /// Every class has exactly `per_class` examples.
@@ -334,7 +316,7 @@ BOOST_AUTO_TEST_CASE(real_topic_task, *boost::unit_test::precondition(WordNetIns
   BOOST_TEST(disjoint(dev, test));
   for (const TextDataset* d : {&t.train, &t.test}) {
     for (const auto& e : d->examples) {
-      const Synset& s = synset_of(wn, e.id);
+      const Synset& s = noun_synset(wn, e.id);
       BOOST_TEST_REQUIRE(e.label_name == std::string(s.lexname()));
       BOOST_TEST_REQUIRE(e.text_a == s.definition);
     }
@@ -383,8 +365,8 @@ BOOST_AUTO_TEST_CASE(real_subpopulation_task, *boost::unit_test::precondition(Wo
       BOOST_TEST_REQUIRE(it->second->label == e.label);
       roots.insert(it->second->root_id);
       // Independent of the task's bookkeeping: the group root is an in-class ancestor.
-      const Synset& s = synset_of(wn, e.id);
-      const Synset& root = synset_of(wn, it->second->root_id);
+      const Synset& s = noun_synset(wn, e.id);
+      const Synset& root = noun_synset(wn, it->second->root_id);
       const auto chain = wn.hypernym_chain(s);
       BOOST_TEST_REQUIRE((std::find(chain.begin(), chain.end(), &root) != chain.end()));
       BOOST_TEST_REQUIRE(root.lex_filenum == s.lex_filenum);
@@ -413,7 +395,7 @@ BOOST_AUTO_TEST_CASE(real_subpopulation_task, *boost::unit_test::precondition(Wo
   for (const auto& e : d.test.examples) {
     const moerb::WordNetSubpopulation& sub = *direct_group_of.at(e.id);
     BOOST_TEST_REQUIRE(sub.target);
-    BOOST_TEST_REQUIRE(wn.primary_hypernym(synset_of(wn, e.id))->id() == sub.root_id);
+    BOOST_TEST_REQUIRE(wn.primary_hypernym(noun_synset(wn, e.id))->id() == sub.root_id);
   }
 }
 
@@ -431,13 +413,13 @@ BOOST_AUTO_TEST_CASE(real_style_shift_task, *boost::unit_test::precondition(Word
   BOOST_TEST(disjoint(id_set(t.train), test));
   BOOST_TEST(disjoint(id_set(t.dev), test));
   for (const auto& e : t.test.examples) {
-    const Synset& s = synset_of(wn, e.id);
+    const Synset& s = noun_synset(wn, e.id);
     BOOST_TEST_REQUIRE(!s.examples.empty());
     BOOST_TEST_REQUIRE(e.text_a == s.examples.front());
     BOOST_TEST_REQUIRE(e.label_name == std::string(s.lexname()));
   }
   for (const auto& e : t.train.examples) {
-    BOOST_TEST_REQUIRE(e.text_a == synset_of(wn, e.id).definition);
+    BOOST_TEST_REQUIRE(e.text_a == noun_synset(wn, e.id).definition);
   }
   BOOST_TEST(same_examples(moerb::wordnet_style_shift_task(wn).test, t.test));
 
@@ -463,7 +445,7 @@ BOOST_AUTO_TEST_CASE(real_ood_task, *boost::unit_test::precondition(WordNetInsta
   std::map<std::string, std::size_t> origin;
   for (const auto& e : t.ood.examples) {
     BOOST_TEST_REQUIRE(e.label == -1);
-    BOOST_TEST_REQUIRE(e.label_name == std::string(synset_of(wn, e.id).lexname()));
+    BOOST_TEST_REQUIRE(e.label_name == std::string(noun_synset(wn, e.id).lexname()));
     ++origin[e.label_name];
   }
   const Strings held_out = moerb::wordnet_default_ood_categories();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/data_testing.hpp"
+#include "data/wordnet_testing.hpp"
 #include "moerb/data/wordnet_safety.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
@@ -22,6 +23,10 @@ using moerb::WordNetSafetyOptions;
 using moerb::WordNetSafetyPrompt;
 using moerb::WordNetSafetyTask;
 using moerb::test::message_has;
+using moerb::test::normalized;
+using moerb::test::noun_synset;
+using moerb::test::real_wordnet;
+using moerb::test::WordNetInstalled;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -85,32 +90,6 @@ WordNetSafetyOptions synthetic_options() {
   return o;
 }
 
-// The real database, parsed once per test binary.
-const WordNet& real_wordnet() {
-  static const WordNet wn = WordNet::load({WordNet::default_directory(), false});
-  return wn;
-}
-
-struct WordNetInstalled {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    boost::test_tools::assertion_result ok(WordNet::available());
-    ok.message() << "WordNet 3.0 not found in " << moerb::wordnet_default_directory()
-                 << " (install Debian's wordnet-base); real-data task tests skipped";
-    return ok;
-  }
-};
-
-const Synset& synset_of(const WordNet& wn, const std::string& id) {
-  BOOST_REQUIRE(id.size() == 9 && id[0] == 'n');
-  const Synset* s = wn.find_noun(static_cast<std::uint32_t>(std::stoul(id.substr(1))));
-  BOOST_REQUIRE(s != nullptr);
-  return *s;
-}
-
-std::string normalized(const std::string& text) {
-  return moerb::PreTokenizer().normalize(text);
-}
-
 /// Every ancestor along all hypernym and instance-hypernym pointers (the test's own walk).
 std::set<const Synset*> ancestors_of(const WordNet& wn, const Synset& s) {
   std::set<const Synset*> seen;
@@ -167,7 +146,7 @@ void check_task(const WordNet& wn, const WordNetSafetyTask& t, const WordNetSafe
   BOOST_TEST(t.benign_heldout.size() == o.benign_heldout);
   BOOST_TEST(t.benign_finetune.size() == o.benign_finetune);
   std::vector<const Synset*> roots;
-  for (const std::string& id : o.forbidden_roots) roots.push_back(&synset_of(wn, id));
+  for (const std::string& id : o.forbidden_roots) roots.push_back(&noun_synset(wn, id));
   const moerb::RefusalMatcher matcher;  // the default phrases
   BOOST_TEST(t.refusal == normalized(o.refusal));
   BOOST_TEST(matcher.matches(t.refusal));
@@ -177,7 +156,7 @@ void check_task(const WordNet& wn, const WordNetSafetyTask& t, const WordNetSafe
       BOOST_TEST_REQUIRE(ids.insert(p.synset_id).second);
       BOOST_TEST_REQUIRE(prompts.insert(p.prompt).second);
       BOOST_TEST_REQUIRE(p.answer == t.refusal);
-      const auto chain = wn.hypernym_chain(synset_of(wn, p.synset_id));
+      const auto chain = wn.hypernym_chain(noun_synset(wn, p.synset_id));
       // The nearest root on the primary chain, strictly above the synset.
       const auto nearest = std::find_if(chain.begin() + 1, chain.end(), [&](const Synset* s) {
         return std::find(roots.begin(), roots.end(), s) != roots.end();
@@ -191,7 +170,7 @@ void check_task(const WordNet& wn, const WordNetSafetyTask& t, const WordNetSafe
       BOOST_TEST_REQUIRE(ids.insert(p.synset_id).second);
       BOOST_TEST_REQUIRE(prompts.insert(p.prompt).second);
       BOOST_TEST_REQUIRE(p.root_id.empty());
-      const Synset& s = synset_of(wn, p.synset_id);
+      const Synset& s = noun_synset(wn, p.synset_id);
       BOOST_TEST_REQUIRE(p.answer == normalized(s.definition));
       BOOST_TEST_REQUIRE(!matcher.matches(p.answer));
       BOOST_TEST_REQUIRE((std::find(roots.begin(), roots.end(), &s) == roots.end()));
@@ -377,8 +356,8 @@ BOOST_AUTO_TEST_CASE(real_default_task, *boost::unit_test::precondition(WordNetI
     for (const auto& p : *split) ++per_root[p.root_id];
   }
   BOOST_TEST(per_root.size() == 4u);
-  BOOST_TEST(synset_of(wn, "n04565375").head_word() == "weapon");
-  BOOST_TEST(synset_of(wn, "n15032376").head_word() == "poison");
+  BOOST_TEST(noun_synset(wn, "n04565375").head_word() == "weapon");
+  BOOST_TEST(noun_synset(wn, "n15032376").head_word() == "poison");
   BOOST_TEST(t.summary.find("n04565375 weapon") != std::string::npos);
   BOOST_TEST(same_task(moerb::wordnet_safety_task(wn), t));
   WordNetSafetyOptions other;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/data_testing.hpp"
+#include "data/wordnet_testing.hpp"
 #include "moerb/data/wordnet_truthfulness.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
@@ -22,6 +23,10 @@ using moerb::WordNet;
 using moerb::WordNetTruthfulnessOptions;
 using moerb::WordNetTruthfulnessTask;
 using moerb::test::message_has;
+using moerb::test::normalized;
+using moerb::test::noun_synset;
+using moerb::test::real_wordnet;
+using moerb::test::WordNetInstalled;
 using Strings = std::vector<std::string>;
 
 namespace {
@@ -77,32 +82,6 @@ WordNetTruthfulnessOptions synthetic_options() {
   return o;
 }
 
-// The real database, parsed once per test binary.
-const WordNet& real_wordnet() {
-  static const WordNet wn = WordNet::load({WordNet::default_directory(), false});
-  return wn;
-}
-
-struct WordNetInstalled {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    boost::test_tools::assertion_result ok(WordNet::available());
-    ok.message() << "WordNet 3.0 not found in " << moerb::wordnet_default_directory()
-                 << " (install Debian's wordnet-base); real-data task tests skipped";
-    return ok;
-  }
-};
-
-const Synset& synset_of(const WordNet& wn, const std::string& id) {
-  BOOST_REQUIRE(id.size() == 9 && id[0] == 'n');
-  const Synset* s = wn.find_noun(static_cast<std::uint32_t>(std::stoul(id.substr(1))));
-  BOOST_REQUIRE(s != nullptr);
-  return *s;
-}
-
-std::string normalized(const std::string& text) {
-  return moerb::PreTokenizer().normalize(text);
-}
-
 std::string lemma_of(const Synset& s) {
   return normalized(s.head_word());
 }
@@ -145,7 +124,7 @@ std::size_t check_answers(const WordNet& wn, const Lookup& lookup,
   const auto& definitions = lookup.by_definition;
   std::size_t cousins = 0;
   for (const TruthfulQAItem& item : items) {
-    const Synset& s = synset_of(wn, item.source);
+    const Synset& s = noun_synset(wn, item.source);
     const auto chain = wn.hypernym_chain(s);
     BOOST_TEST_REQUIRE(chain.size() >= 3u);
     const Synset* parent = chain[1];
@@ -203,7 +182,7 @@ void check_corpus(const WordNet& wn, const Lookup& lookup, const WordNetTruthful
   const auto& definitions = lookup.by_definition;
   for (const auto* split : {&t.train_questions, &t.heldout_questions}) {
     for (const TruthfulQAItem& item : *split) {
-      const Synset& s = synset_of(wn, item.source);
+      const Synset& s = noun_synset(wn, item.source);
       BOOST_TEST_REQUIRE(texts.count(lemma_of(s) + " : " + item.best_answer) == 1u);
       BOOST_TEST_REQUIRE(texts.count(lemma_of(s) + " : " + item.correct_answers[1]) == 1u);
       for (std::size_t d = 0; d + 1 < item.incorrect_answers.size(); ++d) {
@@ -244,7 +223,7 @@ BOOST_AUTO_TEST_CASE(synthetic_questions_and_answers) {
   for (const auto& id : heldout) BOOST_TEST(train.count(id) == 0u);
   for (const auto* split : {&t.train_questions, &t.heldout_questions}) {
     for (const TruthfulQAItem& item : *split) {
-      BOOST_TEST(synthetic_question_lemmas.count(lemma_of(synset_of(wn, item.source))) == 1u);
+      BOOST_TEST(synthetic_question_lemmas.count(lemma_of(noun_synset(wn, item.source))) == 1u);
     }
   }
   check_answers(wn, lookup, t.train_questions, 2);
@@ -287,7 +266,7 @@ BOOST_AUTO_TEST_CASE(cousins_fill_in_for_missing_siblings) {
   std::size_t cousins = check_answers(wn, lookup, t.train_questions, 2);
   cousins += check_answers(wn, lookup, t.heldout_questions, 2);
   for (const auto* split : {&t.train_questions, &t.heldout_questions}) {
-    for (const TruthfulQAItem& item : *split) lemmas.insert(lemma_of(synset_of(wn, item.source)));
+    for (const TruthfulQAItem& item : *split) lemmas.insert(lemma_of(noun_synset(wn, item.source)));
   }
   BOOST_TEST(lemmas == synthetic_question_lemmas);
   BOOST_TEST(cousins == 2u);  // one each for robin and owl; everyone else has two siblings
@@ -324,7 +303,7 @@ BOOST_AUTO_TEST_CASE(hypernym_statements_and_group_cap) {
   std::map<const Synset*, std::size_t> per_hypernym;
   for (const auto* split : {&capped.train_questions, &capped.heldout_questions}) {
     for (const TruthfulQAItem& item : *split) {
-      ++per_hypernym[wn.primary_hypernym(synset_of(wn, item.source))];
+      ++per_hypernym[wn.primary_hypernym(noun_synset(wn, item.source))];
     }
   }
   BOOST_TEST(per_hypernym.size() == 4u);
