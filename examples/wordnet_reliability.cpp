@@ -6,6 +6,8 @@
 //   - accuracy under a style shift (the synsets' example sentences instead of definitions),
 //   - the MoE model evaluated with top-1 and top-4 routing instead of top-2, and with the
 //     random-routing baseline,
+//   - how well each model's scores tell the shifted inputs from in-distribution ones (AUROC of
+//     the maximum softmax probability and the energy score),
 //   - how evenly the trained router spreads tokens over experts,
 // and saves both models as safetensors checkpoints (reloaded and checked), with the tokenizer and
 // the dev and shifted test sets as TSV files, which evaluate_checkpoint reads:
@@ -19,16 +21,21 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "moerb/core/detail/atomic_file.hpp"
 #include "moerb/data/encode.hpp"
 #include "moerb/data/wordnet.hpp"
+#include "moerb/evaluation/ood_evaluation.hpp"
 #include "moerb/experts/gated_expert.hpp"
 #include "moerb/io/checkpoint.hpp"
 #include "moerb/layers/dense_ffn.hpp"
 #include "moerb/layers/moe_layer.hpp"
+#include "moerb/metrics/confidence.hpp"
+#include "moerb/metrics/ood.hpp"
 #include "moerb/models/encoder_classifier.hpp"
 #include "moerb/routing/top_k_router.hpp"
 #include "moerb/text/word_tokenizer.hpp"
@@ -193,6 +200,28 @@ int main(int argc, char** argv) {
                 accuracy(dense, d.dev));
     std::printf("%-28s %10.3f %10.3f   (majority baseline %.3f)\n", "shifted accuracy (examples)",
                 accuracy(moe, d.shifted), accuracy(dense, d.shifted), majority);
+
+    // Can the models tell the style shift? Definitions (dev) are in-distribution, example
+    // sentences (shifted) out-of-distribution; higher scores should mean in-distribution.
+    std::printf("\nOOD detection, dev definitions vs example sentences (AUROC; 0.5 = chance):\n");
+    for (const char* name : {"max softmax probability", "energy"}) {
+      std::printf("  %-26s", name);
+      const auto run = [&](auto& model, const char* label) {
+        OodDetection detection;
+        const std::span<const EncodedExample> in(d.dev), out(d.shifted);
+        if (std::string_view(name) == "energy") {
+          evaluate_ood(model, in, out, Energy{}, detection);
+        } else {
+          evaluate_ood(model, in, out, MaxSoftmaxProbability{}, detection);
+        }
+        const ConfidenceInterval ci =
+            bootstrap_ci(detection, BootstrapOptions{}, &OodSummary::auroc);
+        std::printf("  %s %.3f [%.3f, %.3f]", label, ci.estimate, ci.lower, ci.upper);
+      };
+      run(moe, "MoE");
+      run(dense, "dense");
+      std::printf("\n");
+    }
 
     std::printf("\nMoE inference techniques (shifted accuracy):\n");
     for (Index k : {1, 4}) {

@@ -37,8 +37,10 @@ foreach(var IN ITEMS CMAKE_MAKE_PROGRAM CMAKE_CXX_COMPILER CMAKE_CXX_COMPILER_LA
   endif()
 endforeach()
 # Never pick up a moerb from the user or system package registry.
-list(APPEND common_args -DCMAKE_BUILD_TYPE=Release -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
-     -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
+# Release (NDEBUG) at -O1: the test checks packaging and that the headers compile cleanly, not
+# speed, and -O1 compiles the consumer programs in less than half the time of -O3.
+list(APPEND common_args -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG"
+     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
 
 # Runs one step; on failure prints its output and stops with a message naming the step.
 function(step name)

@@ -80,6 +80,9 @@ BOOST_AUTO_TEST_CASE(bad_lines_are_named_with_file_and_line) {
                         message_has({"p.txt:2", "NUL byte at column 4"}));
   BOOST_CHECK_EXCEPTION(read_text("ok\n\xC3(\n"), moerb::error, message_has({"p.txt:2", "UTF-8"}));
   BOOST_CHECK_EXCEPTION(read_text("\n  \n"), moerb::error, message_has({"p.txt", "no prompt"}));
+  // Found by fuzz_prompts (corpus/prompts/regression-lone-cr): old Mac line endings.
+  BOOST_CHECK_EXCEPTION(read_text("ok\na j\r ke)\r\n"), moerb::error,
+                        message_has({"p.txt:2", "carriage return inside the line (column 4)"}));
   BOOST_CHECK_EXCEPTION(read_text("{}", jsonl("")), moerb::error,
                         message_has({"PromptFileOptions::member is empty"}));
 }

@@ -8,7 +8,8 @@
 //   auto prompts = moerb::read_prompts("prompts.jsonl");                  // {"prompt": "..."}
 //   auto prompts = moerb::read_prompts("x.jsonl", {.member = "goal"});   // another member
 //
-// Plain text: each line is trimmed; blank lines are skipped. Both formats: a UTF-8 byte-order mark
+// Plain text: each line is trimmed; blank lines are skipped; a carriage return inside a line (old
+// Mac line endings) is an error. Both formats: a UTF-8 byte-order mark
 // on the first line is dropped, and invalid UTF-8, a NUL byte, a malformed JSON line, a missing or
 // non-string member, or a file without any prompt throw moerb::error naming file:line.
 #include <cstddef>
@@ -58,6 +59,13 @@ struct PromptFileOptions {
     }
     utf8::require_valid(line, detail::concat("read_prompts: ", where()), "line");
     if (!jsonl) {
+      // A lone CR is a line break of old Mac files: one "line" would hold several prompts.
+      if (const std::size_t cr = text.find('\r'); cr != std::string_view::npos) {
+        throw error(detail::concat("read_prompts: ", where(), ": carriage return inside the line (",
+                                   "column ",
+                                   static_cast<std::size_t>(text.data() - line.data()) + cr + 1,
+                                   "); lines must end with LF or CRLF"));
+      }
       prompts.emplace_back(text);
     } else {
       nlohmann::json object;
