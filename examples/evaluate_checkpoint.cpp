@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "moerb/data/advglue.hpp"
+#include "moerb/data/detail/text.hpp"
 #include "moerb/data/encode.hpp"
 #include "moerb/data/glue_tsv.hpp"
 #include "moerb/data/jsonl.hpp"
@@ -77,14 +78,10 @@ std::string field(const Metadata& m, const std::string& key) {
 
 Index index_field(const Metadata& m, const std::string& key) {
   const std::string v = field(m, key);
-  try {
-    std::size_t used = 0;
-    const long long x = std::stoll(v, &used);
-    if (used == v.size()) return static_cast<Index>(x);
-  } catch (const std::exception&) {
-  }
-  throw error(
-      detail::concat("the checkpoint's metadata has ", key, " = '", v, "', expected an integer"));
+  const std::optional<Index> x = detail::parse_unsigned<Index>(v);
+  MOERB_REQUIRE(x.has_value(), "the checkpoint's metadata has ", key, " = '", v,
+                "', expected a non-negative integer");
+  return *x;
 }
 
 TransformerConfig config_from(const Metadata& m) {
@@ -228,9 +225,9 @@ int evaluate(const Settings& s, const Metadata& metadata, const FeedForwardSpec<
                 model.num_classes());
   std::size_t max_length = s.max_length;
   if (max_length == 0) {
-    const auto it = metadata.find("max_length");
-    max_length = it != metadata.end() ? std::stoul(it->second)
-                                      : static_cast<std::size_t>(model.config().max_positions);
+    max_length = static_cast<std::size_t>(metadata.contains("max_length")
+                                              ? index_field(metadata, "max_length")
+                                              : model.config().max_positions);
   }
   const std::vector<EncodedExample> examples = encode_dataset(tokenizer, data, max_length);
 

@@ -115,19 +115,16 @@ concept TakesTrace = requires(M& m, const ModelTrace<S>& t) {
 
 template <class M, class S>
 constexpr bool metric_wants_trace() {
-  if constexpr (TakesClassifierBatch<M, S> || TakesProbabilities<M>) {
-    return TakesClassifierBatch<M, S>;  // a batch metric may read the trace
-  } else {
-    return TakesTrace<M, S>;
-  }
+  // A batch metric may read the trace; a trace metric gets it unless it takes probabilities first.
+  return TakesClassifierBatch<M, S> || (!TakesProbabilities<M> && TakesTrace<M, S>);
 }
 
 template <class S, class M>
-void feed_metric(M& metric, const ClassifierBatch<S>& batch, const Matrix<double>& probabilities) {
+void feed_metric(M& metric, const ClassifierBatch<S>& batch) {
   if constexpr (TakesClassifierBatch<M, S>) {
     metric.add(batch);
   } else if constexpr (TakesProbabilities<M>) {
-    metric.add(probabilities, batch.labels);
+    metric.add(*batch.probabilities, batch.labels);
   } else if constexpr (TakesTrace<M, S>) {
     if (batch.trace != nullptr && !batch.trace->moe_layers.empty()) metric.add(*batch.trace);
   } else {
@@ -141,7 +138,7 @@ void feed_metric(M& metric, const ClassifierBatch<S>& batch, const Matrix<double
 template <class S, class... Metrics, std::size_t... I>
 void feed_all(MetricSet<Metrics...>& metrics, const ClassifierBatch<S>& batch,
               std::index_sequence<I...>) {
-  (feed_metric(metrics.template get<I>(), batch, *batch.probabilities), ...);
+  (feed_metric(metrics.template get<I>(), batch), ...);
 }
 
 /// Softmax of each row in double (max-shifted) and the arg max (lowest index among ties).

@@ -26,6 +26,7 @@
 #include "moerb/core/error.hpp"
 #include "moerb/core/rng.hpp"
 #include "moerb/evaluation/detail/ordered_parallel.hpp"
+#include "moerb/evaluation/detail/prompt_tokens.hpp"
 #include "moerb/metrics/safety.hpp"
 #include "moerb/models/dola.hpp"
 #include "moerb/models/generation.hpp"
@@ -63,10 +64,8 @@ std::vector<std::string> generate_responses(LM& lm, const Tok& tokenizer,
   std::vector<std::vector<std::int32_t>> encoded(prompts.size());
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     std::vector<std::int32_t>& ids = encoded[i];
-    if (options.add_bos) ids.push_back(Vocabulary::bos_id);
-    const std::vector<TokenId> p =
-        tokenizer.encode(options.prompt_prefix + prompts[i] + options.prompt_suffix);
-    ids.insert(ids.end(), p.begin(), p.end());
+    ids = detail::evaluation::prompt_tokens(
+        tokenizer, options.prompt_prefix + prompts[i] + options.prompt_suffix, options.add_bos);
     MOERB_REQUIRE(!ids.empty(), where, ": prompt ", i, " has no tokens");
     MOERB_REQUIRE(static_cast<Index>(ids.size()) < max_positions, where, ": prompt ", i, " is ",
                   ids.size(), " tokens, which leaves no room to generate within the model's ",

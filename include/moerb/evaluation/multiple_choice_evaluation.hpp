@@ -30,6 +30,7 @@
 #include "moerb/core/error.hpp"
 #include "moerb/data/truthfulqa.hpp"
 #include "moerb/evaluation/detail/ordered_parallel.hpp"
+#include "moerb/evaluation/detail/prompt_tokens.hpp"
 #include "moerb/models/dola.hpp"
 #include "moerb/text/tokenizer.hpp"
 #include "moerb/text/vocabulary.hpp"
@@ -102,11 +103,9 @@ std::vector<QuestionScores> evaluate_multiple_choice(LM& lm, const Tok& tokenize
   for (std::size_t i = 0; i < questions.size(); ++i) {
     const TruthfulQAItem& item = questions[i];
     out[i] = detail::evaluation::question_targets(item, i);
-    std::vector<std::int32_t> prompt;
-    if (options.add_bos) prompt.push_back(Vocabulary::bos_id);
-    const std::vector<TokenId> q =
-        tokenizer.encode(options.question_prefix + item.question + options.answer_prefix);
-    prompt.insert(prompt.end(), q.begin(), q.end());
+    const std::vector<std::int32_t> prompt = detail::evaluation::prompt_tokens(
+        tokenizer, options.question_prefix + item.question + options.answer_prefix,
+        options.add_bos);
     MOERB_REQUIRE(!prompt.empty(), where, ": question ", i, " ('", item.question,
                   "') has no tokens");
     for (std::size_t j = 0; j < out[i].answers.size(); ++j) {
