@@ -15,12 +15,13 @@
 # reproduces it (rerun: build/fuzz/tests/fuzz/fuzz_<name> <file>).
 #
 # Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT (default: <repo>/build),
-# MOERB_SKIP_PACKAGES=1 (do not check Debian packages), TMPDIR (where the working directory goes).
+# MOERB_SKIP_PACKAGES=1 (do not check Debian packages), TMPDIR (where the working directory goes;
+# default /dev/shm when writable, else /tmp).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 seconds=15
 jobs="${MOERB_JOBS}"
@@ -75,7 +76,15 @@ for name in "${harnesses[@]}"; do targets+=(--target "fuzz_${name}"); done
 moerb_run cmake --build "${MOERB_BUILD_DIR}" --parallel "${MOERB_JOBS}" "${targets[@]}"
 build_seconds=${SECONDS}
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/moerb-fuzz.XXXXXX")"
+# The working directory (and the harnesses' per-input temporary files in it) goes to $TMPDIR, or
+# else to the memory file system /dev/shm where there is one: the harnesses that read through a
+# path write a file per input, which on a disk costs more than parsing it.
+work_base="${TMPDIR:-}"
+if [[ -z "${work_base}" ]]; then
+  work_base=/tmp
+  [[ -d /dev/shm && -w /dev/shm ]] && work_base=/dev/shm
+fi
+work="$(mktemp -d "${work_base}/moerb-fuzz.XXXXXX")"
 for symbolizer in llvm-symbolizer-14 llvm-symbolizer; do
   if command -v "${symbolizer}" >/dev/null 2>&1; then
     export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-$(command -v "${symbolizer}")}"

@@ -80,8 +80,7 @@ void must_not_throw(F&& f, std::string_view what) {
 class TempFile {
  public:
   explicit TempFile(std::string_view tag) {
-    const char* dir = std::getenv("TMPDIR");
-    path_ = std::filesystem::path(dir != nullptr && *dir != '\0' ? dir : "/tmp") /
+    path_ = directory() /
             ("moerb-fuzz-" + std::to_string(::getpid()) + "-" + std::string(tag));
   }
   ~TempFile() {
@@ -111,6 +110,15 @@ class TempFile {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:
+  // $TMPDIR when set; otherwise /dev/shm where it is a writable directory (a memory file system:
+  // writing one file per input to a disk costs more than parsing it), else /tmp.
+  static std::filesystem::path directory() {
+    const char* dir = std::getenv("TMPDIR");
+    if (dir != nullptr && *dir != '\0') return dir;
+    if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm";
+    return "/tmp";
+  }
+
   std::filesystem::path path_;
 };
 
