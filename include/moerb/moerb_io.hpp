@@ -17,7 +17,9 @@
 #include "moerb/data/wordnet_safety.hpp"
 #include "moerb/data/wordnet_truthfulness.hpp"
 
-// io: safetensors files, model checkpoints, JSON round trips of the metric accumulators
+// io: safetensors files, model checkpoints, JSON round trips of the metric accumulators, attack
+// results as JSONL / CSV
+#include "moerb/io/attack_results.hpp"
 #include "moerb/io/checkpoint.hpp"
 #include "moerb/io/metrics_json.hpp"
 #include "moerb/io/safetensors.hpp"

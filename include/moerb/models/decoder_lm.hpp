@@ -85,6 +85,10 @@ class DecoderLM {
     trunk_.visit_buffers(visitor, prefix);
   }
 
+  /// The token embedding table (vocab_size × d_model): what HotFlip and GCG score swaps against.
+  [[nodiscard]] const Matrix<S>& word_embedding_table() const {
+    return trunk_.token_embedding().weight().value;
+  }
   /// Logits (tokens × vocab, a member).
   const Matrix<S>& forward(const TokenBatch& input, const ForwardContext& ctx) {
     word_embeddings_ = trunk_.embed(input);

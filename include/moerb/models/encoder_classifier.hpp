@@ -89,6 +89,10 @@ class EncoderClassifier {
     pooled_ = pooling_.forward(out, input.sequences);
     return head_.forward(pooled_, ctx.with_rng(ctx.rng.split(rng_tag::head)));
   }
+  /// The token embedding table (vocab_size × d_model): what HotFlip and GCG score swaps against.
+  [[nodiscard]] const Matrix<S>& word_embedding_table() const {
+    return trunk_.token_embedding().weight().value;
+  }
   /// Word embeddings of `input` (tokens × d_model, a member of the trunk).
   const Matrix<S>& embed(const TokenBatch& input) { return trunk_.embed(input); }
 
