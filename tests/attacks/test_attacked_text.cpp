@@ -64,6 +64,9 @@ BOOST_AUTO_TEST_CASE(edits_are_tracked) {
   BOOST_TEST(d.characters_changed() == 5u + 5u);      // "movie" deleted, " good" inserted
   BOOST_TEST(d.attackable_positions().size() == 3u);  // the empty slot is not attackable
   BOOST_TEST(d.last_edit().size() == 1u);
+  BOOST_TEST(t.with_word({0, 3}, "").text() == "the movie was");  // no trailing space
+  BOOST_TEST(t.with_word({0, 0}, "").text() == "movie was good");
+  BOOST_TEST(AttackedText("a good. x").with_word({0, 1}, "").text() == "a. x");
 
   const std::vector<std::pair<WordPosition, std::string>> both{{{0, 0}, "a"}, {{0, 2}, "is"}};
   const AttackedText w = t.with_words(both);

@@ -105,7 +105,7 @@ class AttackedText {
  public:
   AttackedText() = default;
   /// A single text (`text_b` empty and `pair` false) or a pair. Throws moerb::error for invalid
-  /// UTF-8 or when no attacked side has a word.
+  /// UTF-8. A text without words is valid (it has nothing to attack).
   explicit AttackedText(std::string_view text_a, std::string_view text_b = {},
                         AttackedSides sides = AttackedSides::automatic)
       : AttackedText(text_a, text_b, !text_b.empty(), sides) {}
@@ -163,9 +163,9 @@ class AttackedText {
     return out;
   }
 
-  /// The text of a side: its gaps and words in order. After an empty slot the next gap loses its
-  /// leading whitespace when the text already ends in a space (a deletion leaves no double space);
-  /// punctuation stays.
+  /// The text of a side: its gaps and words in order. A deleted word takes one side of its
+  /// surrounding whitespace with it ("the good movie" → "the movie", "the movie was" → "the
+  /// movie", "a good." → "a."); punctuation stays.
   [[nodiscard]] std::string text(std::size_t side = 0) const {
     const Side& s = checked_side(side);
     std::string out = s.gaps.front();
@@ -174,16 +174,13 @@ class AttackedText {
       if (!s.words[i].empty()) {
         out += s.words[i];
         out += gap;
-      } else {  // no double space where a word was: the gap loses its leading whitespace
-        std::size_t k = 0;
-        const bool after_space =
-            out.empty() || std::isspace(static_cast<unsigned char>(out.back())) != 0;
-        while (after_space && k < gap.size() &&
-               std::isspace(static_cast<unsigned char>(gap[k])) != 0)
-          ++k;
-        out.append(gap, k);
+      } else {
+        append_after_deleted_word(out, gap);
       }
     }
+    // A deleted last word leaves no trailing space the text did not have.
+    if (!s.gaps.back().empty() && is_space(s.gaps.back().back())) return out;
+    while (!out.empty() && is_space(out.back()) && s.gaps.back().empty()) out.pop_back();
     return out;
   }
   /// "text_a" or "text_a <sep> text_b", for logs and result files.
@@ -279,6 +276,19 @@ class AttackedText {
   }
 
  private:
+  static bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+  // After an empty slot: no double space, no space before punctuation or at either end.
+  static void append_after_deleted_word(std::string& out, const std::string& gap) {
+    std::size_t k = 0;
+    if (out.empty() || is_space(out.back())) {
+      while (k < gap.size() && is_space(gap[k])) ++k;
+      if (k == 0 && !gap.empty()) {  // punctuation right after the deleted word
+        while (!out.empty() && is_space(out.back())) out.pop_back();
+      }
+    }
+    out.append(gap, k);
+  }
+
   struct Side {
     std::vector<std::string> words;
     std::vector<std::string> gaps;  ///< words.size() + 1
