@@ -22,42 +22,25 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <map>
-#include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "moerb/data/advglue.hpp"
-#include "moerb/data/detail/text.hpp"
+#include "checkpoint_support.hpp"
 #include "moerb/data/encode.hpp"
-#include "moerb/data/glue_tsv.hpp"
-#include "moerb/data/jsonl.hpp"
 #include "moerb/evaluation/classifier_evaluation.hpp"
-#include "moerb/experts/gated_expert.hpp"
-#include "moerb/io/checkpoint.hpp"
-#include "moerb/layers/dense_ffn.hpp"
-#include "moerb/layers/moe_layer.hpp"
 #include "moerb/metrics/calibration.hpp"
 #include "moerb/metrics/classification.hpp"
 #include "moerb/metrics/confidence.hpp"
 #include "moerb/metrics/metric_set.hpp"
 #include "moerb/metrics/routing.hpp"
-#include "moerb/models/encoder_classifier.hpp"
-#include "moerb/routing/top_k_router.hpp"
-#include "moerb/text/word_tokenizer.hpp"
 
 namespace {
 
 using namespace moerb;
-using MoE = MoELayer<TopKRouter<float>, SwiGLUExpert<float>>;
-using Dense = DenseFFN<SwiGLUExpert<float>>;
-using Metadata = std::map<std::string, std::string>;
+using namespace moerb_examples;
 
-struct Settings {
-  std::filesystem::path checkpoint, data, tokenizer;
-  std::string format = "auto", task, text_a, text_b, label_column;
-  std::vector<std::string> labels;
+struct Settings : DataSettings {
+  std::filesystem::path checkpoint, tokenizer;
   std::size_t max_length = 0;
   EvaluationOptions evaluation;
   BootstrapOptions bootstrap;
@@ -65,140 +48,6 @@ struct Settings {
   bool equal_mass = false;
   Index inference_k = 0;
 };
-
-// ---- the model, rebuilt from the checkpoint's metadata
-// -------------------------------------------
-
-std::string field(const Metadata& m, const std::string& key) {
-  const auto it = m.find(key);
-  MOERB_REQUIRE(it != m.end(), "the checkpoint's metadata lacks '", key,
-                "' (was it saved by save_checkpoint from an EncoderClassifier?)");
-  return it->second;
-}
-
-Index index_field(const Metadata& m, const std::string& key) {
-  const std::string v = field(m, key);
-  const std::optional<Index> x = detail::parse_unsigned<Index>(v);
-  MOERB_REQUIRE(x.has_value(), "the checkpoint's metadata has ", key, " = '", v,
-                "', expected a non-negative integer");
-  return *x;
-}
-
-TransformerConfig config_from(const Metadata& m) {
-  TransformerConfig c;
-  c.vocab_size = index_field(m, "vocab_size");
-  c.d_model = index_field(m, "d_model");
-  c.num_heads = index_field(m, "num_heads");
-  c.num_layers = index_field(m, "num_layers");
-  c.max_positions = index_field(m, "max_positions");
-  c.position =
-      field(m, "position") == "rotary" ? PositionEncoding::rotary : PositionEncoding::learned;
-  c.num_segments = index_field(m, "num_segments");
-  c.moe_every = index_field(m, "moe_every");
-  c.attention_bias = field(m, "attention_bias") == "true";
-  c.dropout = 0;
-  return c;
-}
-
-template <class FFN>
-typename EncoderClassifier<FFN>::Options classifier_options(const Metadata& m) {
-  typename EncoderClassifier<FFN>::Options o;
-  o.transformer = config_from(m);
-  o.num_classes = index_field(m, "num_classes");
-  o.pooling = field(m, "pooling") == "mean" ? Pooling::mean : Pooling::first;
-  o.head_hidden = index_field(m, "head_hidden");
-  return o;
-}
-
-FeedForwardSpec<MoE> moe_spec(const Metadata& m) {
-  const std::string router = field(m, "ffn.router");
-  MOERB_REQUIRE(router == TopKRouter<float>::name, "the checkpoint's router is ", router,
-                "; this program rebuilds TopKRouter models (instantiate EncoderClassifier with "
-                "your router type to evaluate others)");
-  FeedForwardSpec<MoE> spec;
-  const Index d_model = index_field(m, "d_model");
-  spec.router.input_dim = d_model;
-  spec.router.num_experts = index_field(m, "ffn.num_experts");
-  spec.router.k = index_field(m, "ffn.k");
-  spec.router.renormalize = field(m, "ffn.renormalize") == "true";
-  spec.moe.num_shared_experts = index_field(m, "ffn.num_shared_experts");
-  spec.moe.expert.d_model = d_model;
-  spec.moe.expert.d_ff = index_field(m, "ffn.d_ff");
-  spec.dense = spec.moe.expert;
-  spec.dense.d_ff = index_field(m, "ffn.dense_d_ff");
-  return spec;
-}
-
-FeedForwardSpec<Dense> dense_spec(const Metadata& m) {
-  FeedForwardSpec<Dense> spec;
-  spec.dense.d_model = index_field(m, "d_model");
-  spec.dense.d_ff = index_field(m, "ffn.d_ff");
-  return spec;
-}
-
-// ---- the data ----------------------------------------------------------------------------------
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
-
-std::string resolved_format(const Settings& s) {
-  if (s.format != "auto") return s.format;
-  const std::string ext = s.data.extension().string();
-  if (ext == ".tsv") return "tsv";
-  if (ext == ".jsonl") return s.task == "anli" ? "anli" : "jsonl";
-  if (ext == ".json") return "advglue";
-  throw error(detail::concat("cannot tell the format of '", s.data.string(),
-                             "' from its extension; pass --format tsv|jsonl|anli|advglue"));
-}
-
-GlueTsvFields tsv_fields(const Settings& s, const Metadata& m) {
-  static const std::map<std::string, GlueTsvFields (*)()> presets = {
-      {"sst2", &GlueTsvFields::sst2}, {"mnli", &GlueTsvFields::mnli},
-      {"rte", &GlueTsvFields::rte},   {"qnli", &GlueTsvFields::qnli},
-      {"qqp", &GlueTsvFields::qqp},   {"mrpc", &GlueTsvFields::mrpc},
-      {"wnli", &GlueTsvFields::wnli}};
-  GlueTsvFields f;
-  if (!s.task.empty()) {
-    const auto it = presets.find(s.task);
-    MOERB_REQUIRE(it != presets.end(), "--task ", s.task,
-                  " is not a GLUE TSV preset (sst2, mnli, rte, qnli, qqp, mrpc, wnli)");
-    f = it->second();
-  } else if (const auto it = m.find("label_names"); it != m.end()) {
-    f.label_names = split_commas(it->second);
-  }
-  if (!s.text_a.empty()) f.text_a = s.text_a;
-  if (!s.text_b.empty()) f.text_b = s.text_b;
-  if (!s.label_column.empty()) f.label = s.label_column;
-  if (!s.labels.empty()) f.label_names = s.labels;
-  MOERB_REQUIRE(!f.label_names.empty(), "the class names of '", s.data.string(),
-                "' are unknown: pass --labels a,b,... or --task");
-  return f;
-}
-
-TextDataset read_data(const Settings& s, const Metadata& m) {
-  const std::string format = resolved_format(s);
-  if (format == "tsv") return read_glue_tsv(s.data, tsv_fields(s, m));
-  if (format == "jsonl" || format == "anli") {
-    JsonlFields f = format == "anli" ? JsonlFields::anli() : JsonlFields::snli();
-    if (!s.text_a.empty()) f.text_a = s.text_a;
-    if (!s.text_b.empty()) f.text_b = s.text_b;
-    if (!s.label_column.empty()) f.label = s.label_column;
-    if (!s.labels.empty()) f.label_names = s.labels;
-    return read_jsonl(s.data, f);
-  }
-  if (format == "advglue") {
-    MOERB_REQUIRE(!s.task.empty(),
-                  "AdvGLUE needs --task (one of: ", detail::join(advglue_tasks_in(s.data), ", "),
-                  ")");
-    return read_advglue(s.data, s.task);
-  }
-  throw error(
-      detail::concat("--format ", format, " is not one of auto, tsv, jsonl, anli, advglue"));
-}
 
 // ---- evaluation and report ---------------------------------------------------------------------
 
@@ -214,10 +63,7 @@ int evaluate(const Settings& s, const Metadata& metadata, const FeedForwardSpec<
     MOERB_REQUIRE(model.set_inference_k(s.inference_k) > 0,
                   "--inference-k: the model has no MoE block whose router takes it");
   }
-  const WordTokenizer tokenizer = WordTokenizer::load(s.tokenizer);
-  MOERB_REQUIRE(static_cast<Index>(tokenizer.vocab_size()) == model.config().vocab_size,
-                "the tokenizer '", s.tokenizer.string(), "' has ", tokenizer.vocab_size(),
-                " words but the model's vocabulary has ", model.config().vocab_size);
+  const WordTokenizer tokenizer = load_tokenizer(s.tokenizer, model);
 
   const TextDataset data = read_data(s, metadata);
   MOERB_REQUIRE(static_cast<Index>(data.label_names.size()) == model.num_classes(), "'",
@@ -291,13 +137,7 @@ int main(int argc, char** argv) {
   app.add_option(
       "-t,--tokenizer", s.tokenizer,
       "the tokenizer file (default: the one the checkpoint's metadata names, next to it)");
-  app.add_option("-f,--format", s.format, "auto, tsv, jsonl, anli or advglue")
-      ->check(CLI::IsMember({"auto", "tsv", "jsonl", "anli", "advglue"}));
-  app.add_option("--task", s.task, "AdvGLUE task, or GLUE TSV preset (sst2, mnli, rte, ...)");
-  app.add_option("--text-a", s.text_a, "column or member of the first text");
-  app.add_option("--text-b", s.text_b, "column or member of the second text");
-  app.add_option("--label-column", s.label_column, "column or member of the label");
-  app.add_option("--labels", s.labels, "class names, in the model's class order")->delimiter(',');
+  add_data_options(app, s);
   app.add_option("--max-length", s.max_length, "tokens per example (default: the checkpoint's)");
   app.add_option("--batch-size", s.evaluation.batch_size, "examples per forward")
       ->check(CLI::PositiveNumber);
@@ -317,21 +157,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    const Metadata metadata = SafetensorsFile::open(s.checkpoint).metadata();
-    MOERB_REQUIRE(field(metadata, "model") == "EncoderClassifier", "'", s.checkpoint.string(),
-                  "' holds a ", field(metadata, "model"), ", expected an EncoderClassifier");
-    MOERB_REQUIRE(field(metadata, "norm") == "layer_norm", "the checkpoint's norm is ",
-                  field(metadata, "norm"), "; this program rebuilds LayerNorm models");
-    if (s.tokenizer.empty()) {
-      const auto it = metadata.find("tokenizer");
-      MOERB_REQUIRE(it != metadata.end(),
-                    "the checkpoint names no tokenizer file; pass --tokenizer PATH");
-      s.tokenizer = s.checkpoint.parent_path() / it->second;
-    }
-    const std::string ffn = field(metadata, "ffn");
-    if (ffn == "moe") return evaluate<MoE>(s, metadata, moe_spec(metadata));
-    if (ffn == "dense") return evaluate<Dense>(s, metadata, dense_spec(metadata));
-    throw error(detail::concat("the checkpoint's ffn is '", ffn, "', expected moe or dense"));
+    const Metadata metadata = checkpoint_metadata(s.checkpoint, s.tokenizer);
+    return with_feed_forward(metadata, [&]<class FFN>(const FeedForwardSpec<FFN>& spec) {
+      return evaluate<FFN>(s, metadata, spec);
+    });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "evaluate_checkpoint: %s\n", e.what());
     return 1;
