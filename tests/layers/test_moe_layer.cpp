@@ -715,6 +715,79 @@ BOOST_AUTO_TEST_CASE(gradcheck_with_frozen_router) {
   check_moe_gradients(moe, 12, ForwardContext{.training = true, .rng = Rng(12)}, 111);
 }
 
+// ---- an extra gradient with respect to the router logits (the router attack's path) ----------
+
+BOOST_AUTO_TEST_CASE(router_logits_gradient_joins_the_next_backward) {
+  // L = Σ y ⊙ G + aux_loss() + Σ routing().logits ⊙ C: the layer's own loss plus one defined on the
+  // router logits, whose gradient C enters through add_router_logits_gradient.
+  using R = moerb::TopKRouter<double>;
+  MoELayer<R, SwiGLU> moe(R::Options{.input_dim = 6,
+                                     .num_experts = 4,
+                                     .k = 2,
+                                     .temperature = 0.7,
+                                     .jitter = 0.1,
+                                     .load_balancing_weight = 0.1,
+                                     .z_loss_weight = 0.05},
+                          {.expert = {.d_model = 6, .d_ff = 8}});
+  const ForwardContext ctx{.training = true, .rng = Rng(13)};
+  Rng init(112);
+  moe.initialize(init);
+  Rng rng(113);
+  Matrix<double> x = random_matrix(10, 6, rng);
+  const Matrix<double> G = random_matrix(10, 6, rng);
+  const Matrix<double> C = random_matrix(10, 4, rng);
+  auto loss = [&] {
+    const Matrix<double>& y = moe.forward(x, ctx);
+    return (y.array() * G.array()).sum() + moe.aux_loss() +
+           (moe.routing().logits.array() * C.array()).sum();
+  };
+  auto backward = [&](Matrix<double>& dx) {
+    moe.forward(x, ctx);
+    moe.add_router_logits_gradient(0.25 * C);  // two calls add up
+    moe.add_router_logits_gradient(0.75 * C);
+    BOOST_TEST(moe.has_router_logits_gradient());
+    dx = moe.backward(x, G);
+    BOOST_TEST(!moe.has_router_logits_gradient());  // consumed
+  };
+  moerb::test::check_gradients(moe, x, loss, backward);
+
+  // Consumed: a second backward of the same forward is the layer's own gradient again.
+  moe.forward(x, ctx);
+  const Matrix<double> own = moe.backward(x, G);
+  moe.add_router_logits_gradient(C);
+  const Matrix<double> with_c = moe.backward(x, G);
+  BOOST_TEST((with_c - own).norm() > 1e-3);
+  BOOST_TEST((moe.backward(x, G) - own).norm() == 0.0);
+  // A pending gradient does not survive a new forward.
+  moe.add_router_logits_gradient(C);
+  moe.forward(x, ctx);
+  BOOST_TEST(!moe.has_router_logits_gradient());
+  BOOST_TEST((moe.backward(x, G) - own).norm() == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(router_logits_gradient_rejects_bad_input) {
+  using moerb::error;
+  using R = moerb::TopKRouter<double>;
+  MoELayer<R, FFN> moe(R::Options{.input_dim = 4, .num_experts = 3, .k = 1},
+                       {.expert = ffn_options(4, 5)});
+  Rng init(114);
+  moe.initialize(init);
+  const Matrix<double> C = Matrix<double>::Ones(5, 3);
+  BOOST_CHECK_EXCEPTION(moe.add_router_logits_gradient(C), error,
+                        message_has({"MoELayer::add_router_logits_gradient", "before forward"}));
+  const Matrix<double> x = Matrix<double>::Ones(5, 4);
+  moe.forward(x, {});
+  BOOST_CHECK_EXCEPTION(moe.add_router_logits_gradient(Matrix<double>::Ones(5, 4)), error,
+                        message_has({"d_logits", "5×4", "expected 5×3"}));
+  Matrix<double> bad = C;
+  bad(2, 1) = std::numeric_limits<double>::quiet_NaN();
+  BOOST_CHECK_EXCEPTION(moe.add_router_logits_gradient(bad), error, message_has({"d_logits"}));
+  BOOST_TEST(!moe.has_router_logits_gradient());
+  moe.set_random_inference_routing(true);
+  moe.forward(x, {});
+  BOOST_CHECK_EXCEPTION(moe.add_router_logits_gradient(C), error, message_has({"random"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace moerb_test_layers_moe_layer

@@ -241,6 +241,7 @@ class MoELayer {
     require_cols(x, input_dim(), where, "x");
     detail::require_all_finite(x, where, "x");
     has_forward_ = false;
+    has_router_logits_grad_ = false;  // a pending gradient belonged to the previous forward
     last_random_ = random_.has_value() && !ctx.training;
     const Routing<Scalar>& r = last_random_ ? random_->forward(x, ctx) : router_.forward(x, ctx);
     routing_ptr_.p = &r;
@@ -335,6 +336,12 @@ class MoELayer {
     if (!last_random_) {  // the random gate has no parameters and does not depend on x
       router_.backward(x, std::span<const Scalar>(d_weight_.data(), d_weight_.size()), dx_);
     }
+    if constexpr (RouterLogitsDifferentiable<R>) {
+      if (has_router_logits_grad_) {  // set only after a forward through router_ (not random_)
+        router_.backward_logits(x, d_router_logits_, dx_);
+        has_router_logits_grad_ = false;
+      }
+    }
 
     auto x_disp = x_disp_.view(A);
     auto d_in_disp = d_in_disp_.rows(A, d_in);
@@ -354,6 +361,32 @@ class MoELayer {
     });
     return dx_;
   }
+
+  /// Adds d_logits = ∂L'/∂(routing().logits) (tokens × experts, for the last forward) to the next
+  /// backward: it then returns ∂(L + L')/∂x and accumulates the gate's share of L' in the router's
+  /// parameter gradients. L' is any loss defined on the router logits — the router attack's
+  /// routing objectives (moerb/attacks/router_attack.hpp). Calls before one backward add up;
+  /// backward consumes the sum and the next forward discards an unconsumed one. Needs a router
+  /// modelling RouterLogitsDifferentiable and a forward through the trained router (not the
+  /// random-routing baseline).
+  void add_router_logits_gradient(const Matrix<Scalar>& d_logits) requires
+      RouterLogitsDifferentiable<R> {
+    constexpr std::string_view where = "MoELayer::add_router_logits_gradient";
+    MOERB_REQUIRE(has_forward_, where, ": called before forward");
+    MOERB_REQUIRE(!last_random_, where,
+                  ": the last forward used the random-routing baseline, whose routing has no "
+                  "logits to differentiate");
+    require_shape(d_logits, rows_, num_experts(), where, "d_logits");
+    require_finite(d_logits, where, "d_logits");
+    if (has_router_logits_grad_) {
+      d_router_logits_ += d_logits;
+    } else {
+      d_router_logits_ = d_logits;
+      has_router_logits_grad_ = true;
+    }
+  }
+  /// Whether a router-logits gradient waits for the next backward.
+  [[nodiscard]] bool has_router_logits_gradient() const { return has_router_logits_grad_; }
 
   /// The routing of the last forward (throws moerb::error before the first forward).
   [[nodiscard]] const Routing<Scalar>& routing() const {
@@ -430,6 +463,9 @@ class MoELayer {
   detail::RowBuffer<Scalar> d_out_disp_, d_in_disp_, shared_in_tmp_;
   std::vector<Scalar> d_weight_;
   Matrix<Scalar> dx_;
+  // ∂L'/∂(router logits) added by add_router_logits_gradient, for the next backward.
+  Matrix<Scalar> d_router_logits_;
+  bool has_router_logits_grad_ = false;
 };
 
 }  // namespace moerb

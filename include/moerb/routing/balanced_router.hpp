@@ -169,6 +169,15 @@ class BalancedRouter {
     gate_.backward(x, d_scores_, dx);
   }
 
+  /// For d_logits = ∂L/∂(routing's logits, the scores x·W) (tokens × experts) of the last forward:
+  /// adds ∂L/∂x to dx and ∂L/∂W to the expert embeddings' grad (unless frozen), through the gate
+  /// alone (no combine-weight terms; see RouterLogitsDifferentiable).
+  void backward_logits(const Matrix<S>& x, const Matrix<S>& d_logits, Matrix<S>& dx) {
+    detail::require_router_logits_backward_args(has_forward_, routing_, input_dim(), x, d_logits,
+                                                dx, "BalancedRouter");
+    gate_.backward(x, d_logits, dx);
+  }
+
   /// Visits the expert embeddings as `<prefix>.weight`.
   template <class Visitor>
   void visit_parameters(Visitor&& visitor, std::string_view prefix) {
@@ -213,5 +222,9 @@ class BalancedRouter {
 
 static_assert(Router<BalancedRouter<float>>, "BalancedRouter<float> must model moerb::Router");
 static_assert(Router<BalancedRouter<double>>, "BalancedRouter<double> must model moerb::Router");
+
+static_assert(RouterLogitsDifferentiable<BalancedRouter<float>> &&
+                  RouterLogitsDifferentiable<BalancedRouter<double>>,
+              "BalancedRouter must pass a router-logits gradient back (backward_logits)");
 
 }  // namespace moerb

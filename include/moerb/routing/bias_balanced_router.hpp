@@ -214,6 +214,15 @@ class BiasBalancedRouter {
     gate_.backward(x, d_logits_, dx);
   }
 
+  /// For d_logits = ∂L/∂(routing().logits) (tokens × experts) of the last forward: adds ∂L/∂x to
+  /// dx and ∂L/∂W to the gate's grad (unless frozen), through the gate alone (no combine-weight
+  /// or auxiliary-loss terms; see RouterLogitsDifferentiable).
+  void backward_logits(const Matrix<S>& x, const Matrix<S>& d_logits, Matrix<S>& dx) {
+    detail::require_router_logits_backward_args(has_forward_, routing_, input_dim(), x, d_logits,
+                                                dx, name);
+    gate_.backward(x, d_logits, dx);
+  }
+
   template <class Visitor>
   void visit_parameters(Visitor&& visitor, std::string_view prefix) {
     gate_.visit(std::forward<Visitor>(visitor), prefix, "weight");
@@ -261,5 +270,9 @@ static_assert(Router<BiasBalancedRouter<float>> && Router<BiasBalancedRouter<dou
               "BiasBalancedRouter must satisfy moerb::Router");
 static_assert(InferenceKOverridable<BiasBalancedRouter<double>>,
               "BiasBalancedRouter must support an inference-time k");
+
+static_assert(RouterLogitsDifferentiable<BiasBalancedRouter<float>> &&
+                  RouterLogitsDifferentiable<BiasBalancedRouter<double>>,
+              "BiasBalancedRouter must pass a router-logits gradient back (backward_logits)");
 
 }  // namespace moerb

@@ -171,6 +171,15 @@ class ExpertChoiceRouter {
     gate_.backward(x, d_logits_, dx);
   }
 
+  /// For d_logits = ∂L/∂(routing().logits) (tokens × experts) of the last forward: adds ∂L/∂x to
+  /// dx and ∂L/∂W to the gate's grad (unless frozen), through the gate alone (no combine-weight
+  /// or auxiliary-loss terms; see RouterLogitsDifferentiable).
+  void backward_logits(const Matrix<S>& x, const Matrix<S>& d_logits, Matrix<S>& dx) {
+    detail::require_router_logits_backward_args(has_forward_, routing_, input_dim(), x, d_logits,
+                                                dx, "ExpertChoiceRouter");
+    gate_.backward(x, d_logits, dx);
+  }
+
   /// Visits the gate as `<prefix>.weight`.
   template <class Visitor>
   void visit_parameters(Visitor&& visitor, std::string_view prefix) {
@@ -245,5 +254,9 @@ static_assert(Router<ExpertChoiceRouter<float>>,
               "ExpertChoiceRouter<float> must model moerb::Router");
 static_assert(Router<ExpertChoiceRouter<double>>,
               "ExpertChoiceRouter<double> must model moerb::Router");
+
+static_assert(RouterLogitsDifferentiable<ExpertChoiceRouter<float>> &&
+                  RouterLogitsDifferentiable<ExpertChoiceRouter<double>>,
+              "ExpertChoiceRouter must pass a router-logits gradient back (backward_logits)");
 
 }  // namespace moerb

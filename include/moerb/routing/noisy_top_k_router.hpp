@@ -211,6 +211,15 @@ class NoisyTopKRouter {
     }
   }
 
+  /// For d_logits = ∂L/∂(routing().logits) (tokens × experts) of the last forward: adds ∂L/∂x to
+  /// dx and ∂L/∂W to the gate's grad (unless frozen), through the clean gate W_g alone (no
+  /// combine-weight or auxiliary-loss terms; see RouterLogitsDifferentiable).
+  void backward_logits(const Matrix<S>& x, const Matrix<S>& d_logits, Matrix<S>& dx) {
+    detail::require_router_logits_backward_args(has_forward_, routing_, input_dim(), x, d_logits,
+                                                dx, name);
+    gate_.backward(x, d_logits, dx);
+  }
+
   template <class Visitor>
   void visit_parameters(Visitor&& visitor, std::string_view prefix) {
     gate_.visit(visitor, prefix, "weight");
@@ -255,5 +264,9 @@ static_assert(Router<NoisyTopKRouter<float>> && Router<NoisyTopKRouter<double>>,
               "NoisyTopKRouter must satisfy moerb::Router");
 static_assert(InferenceKOverridable<NoisyTopKRouter<double>>,
               "NoisyTopKRouter must support an inference-time k");
+
+static_assert(RouterLogitsDifferentiable<NoisyTopKRouter<float>> &&
+                  RouterLogitsDifferentiable<NoisyTopKRouter<double>>,
+              "NoisyTopKRouter must pass a router-logits gradient back (backward_logits)");
 
 }  // namespace moerb

@@ -32,6 +32,24 @@ concept Router = requires(R& router, const R& crouter, const Matrix<typename R::
   router.visit_parameters(visitor, std::string_view{});
 };
 
+/// A router that passes a gradient with respect to its logits back to its input — what losses
+/// defined on the routing itself need (the router attack of moerb/attacks/router_attack.hpp).
+///
+/// - `backward_logits(x, d_logits, dx)`: `d_logits` is ∂L/∂(routing.logits) (`tokens × experts`)
+///   for the x and routing of the last forward; adds ∂L/∂x to `dx` (`tokens × input_dim()`) and
+///   the gradients of the gate's parameters (unless frozen). Only this path: the combine weights
+///   and the auxiliary losses are backward()'s.
+///
+/// The routers with a linear gate (moerb/routing/detail/linear_gate.hpp) model it: TopKRouter,
+/// MixtralRouter, SwitchRouter, NoisyTopKRouter, ExpertChoiceRouter, BiasBalancedRouter and
+/// BalancedRouter. HashRouter and RandomRouter have no logits.
+template <class R>
+concept RouterLogitsDifferentiable = Router<R> &&
+    requires(R& router, const Matrix<typename R::Scalar>& x,
+             const Matrix<typename R::Scalar>& d_logits, Matrix<typename R::Scalar>& dx) {
+  { router.backward_logits(x, d_logits, dx) } -> std::same_as<void>;
+};
+
 /// A router whose number of experts per token can be changed at inference time (the study
 /// evaluates models trained with k = 2 at k = 1 or k = 4).
 template <class R>

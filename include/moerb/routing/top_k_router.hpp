@@ -279,6 +279,15 @@ class TopKRouterType {
     gate_.backward(x, d_logits_, dx);
   }
 
+  /// For d_logits = ∂L/∂(routing().logits) (tokens × experts) of the last forward: adds ∂L/∂x to
+  /// dx and ∂L/∂W to the gate's grad (unless frozen), through the gate alone (no combine-weight
+  /// or auxiliary-loss terms; see RouterLogitsDifferentiable).
+  void backward_logits(const Matrix<S>& x, const Matrix<S>& d_logits, Matrix<S>& dx) {
+    detail::require_router_logits_backward_args(has_forward_, routing_, input_dim(), x, d_logits,
+                                                dx, name);
+    gate_.backward(x, d_logits, dx);
+  }
+
   template <class Visitor>
   void visit_parameters(Visitor&& visitor, std::string_view prefix) {
     gate_.visit(std::forward<Visitor>(visitor), prefix, "weight");
@@ -331,5 +340,10 @@ static_assert(InferenceKOverridable<TopKRouter<float>> &&
                   InferenceKOverridable<MixtralRouter<double>> &&
                   InferenceKOverridable<SwitchRouter<double>>,
               "the top-k routers must support an inference-time k");
+
+static_assert(RouterLogitsDifferentiable<TopKRouter<float>> &&
+                  RouterLogitsDifferentiable<MixtralRouter<double>> &&
+                  RouterLogitsDifferentiable<SwitchRouter<double>>,
+              "the top-k routers must pass a router-logits gradient back (backward_logits)");
 
 }  // namespace moerb
