@@ -9,11 +9,13 @@
 //   attack_classifier model.safetensors dev.tsv --recipe pgd --epsilons 0,0.002,0.005,0.01
 //
 // Recipes (moerb/attacks/recipes.hpp, hotflip.hpp, embedding_pgd.hpp): textfooler, pwws,
-// deepwordbug, textbugger, corruption (with --severity 1-5), hotflip, and pgd (robust accuracy
-// under embedding PGD for each --epsilons value). The lexical recipes read WordNet from --wordnet
-// (default: Debian's wordnet-base directory); TextFooler and TextBugger take their neighbours from
-// the victim's own word embedding table. Data formats as evaluate_checkpoint: GLUE TSV, SNLI/MNLI
-// JSONL, ANLI JSONL, AdvGLUE; pairs are attacked on their second side (the hypothesis).
+// deepwordbug, textbugger, corruption (with --severity 1-5), hotflip, pgd (robust accuracy
+// under embedding PGD for each --epsilons value) and router (MoE only: how much the router
+// attack changes routing and accuracy, next to a random perturbation of the same budget). The
+// lexical recipes read WordNet from --wordnet (default: Debian's wordnet-base directory);
+// TextFooler and TextBugger take their neighbours from the victim's own word embedding table. Data
+// formats as evaluate_checkpoint: GLUE TSV, SNLI/MNLI JSONL, ANLI JSONL, AdvGLUE; pairs are
+// attacked on their second side (the hypothesis).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +29,7 @@
 #include "moerb/attacks/embedding_pgd.hpp"
 #include "moerb/attacks/hotflip.hpp"
 #include "moerb/attacks/recipes.hpp"
+#include "moerb/attacks/router_attack.hpp"
 #include "moerb/data/encode.hpp"
 #include "moerb/io/attack_results.hpp"
 
@@ -45,6 +48,8 @@ struct Settings : DataSettings {
   RecipeOptions recipe_options;
   std::vector<double> epsilons{0, 0.001, 0.002, 0.005, 0.01, 0.02};
   BootstrapOptions bootstrap;
+  double router_epsilon = 0.1;
+  Index router_swaps = 2;
 };
 
 void print_interval(const char* name, const ConfidenceInterval& ci, const char* how) {
@@ -67,6 +72,47 @@ void print_summary(const Settings& s, const std::vector<AttackResult>& results, 
   print_interval("queries per attacked example", sum.queries, "bootstrap");
   const double share = sum.seconds > 0 ? 100.0 * sum.model_seconds / sum.seconds : 0.0;
   std::printf("  %-30s %9.2f s  (victim forward/backward %.1f %%)\n", "time", sum.seconds, share);
+}
+
+void print_stability(const char* name, const RoutingStabilitySummary& r, double accuracy) {
+  std::printf("  %-28s %9.4f %9.4f %9.4f %9.4f %9.4f\n", name, r.top1_change_rate, r.mean_jaccard,
+              r.mean_kl, r.mean_js, accuracy);
+}
+
+/// The router attack (router_attack.hpp) on every example at once: embedding PGD in an L2 ball of
+/// radius --router-epsilon per sequence and gradient-guided token swaps (--router-swaps per
+/// sequence), each next to a random perturbation of the same budget.
+template <class Model>
+int router_report(const Settings& s, Model& model, const WordTokenizer& tokenizer,
+                  const TextDataset& data, std::size_t max_length) {
+  const std::vector<EncodedExample> encoded = encode_dataset(tokenizer, data, max_length);
+  TokenBatch batch;
+  std::vector<std::int32_t> labels;
+  for (const EncodedExample& e : encoded) {
+    batch.push_back(e.ids, e.segments);
+    labels.push_back(e.label);
+  }
+  RouterPGDOptions pgd;
+  pgd.epsilon = s.router_epsilon;
+  pgd.seed = s.attack.seed;
+  const auto embedding = router_attack_embeddings(model, batch, pgd, labels);
+  RouterSwapOptions swap;
+  swap.max_swaps = s.router_swaps;
+  swap.seed = s.attack.seed;
+  const auto tokens = router_attack_tokens(model, batch, swap, labels);
+  std::printf("\nrouter attack (divergence objective) on %s, %zu sequences; clean accuracy %.4f\n",
+              s.checkpoint.filename().string().c_str(), encoded.size(),
+              embedding.report.clean_accuracy);
+  std::printf("  %-28s %9s %9s %9s %9s %9s\n", "", "top-1 chg", "Jaccard", "KL", "JS", "accuracy");
+  char name[64];
+  std::snprintf(name, sizeof name, "PGD, L2 eps %.3g", s.router_epsilon);
+  print_stability(name, embedding.report.attack, embedding.report.attack_accuracy);
+  print_stability("random, same ball", embedding.report.random, embedding.report.random_accuracy);
+  std::snprintf(name, sizeof name, "token swaps (%ld per seq.)", static_cast<long>(s.router_swaps));
+  print_stability(name, tokens.report.attack, tokens.report.attack_accuracy);
+  print_stability("random swaps, same number", tokens.report.random, tokens.report.random_accuracy);
+  std::printf("  (%.2f s and %.2f s)\n", embedding.report.seconds, tokens.report.seconds);
+  return 0;
 }
 
 template <class FFN>
@@ -106,6 +152,14 @@ int run(const Settings& s, const Metadata& metadata, const FeedForwardSpec<FFN>&
                   p.accuracy.lower, p.accuracy.upper);
     }
     return 0;
+  }
+
+  if (s.recipe == "router") {
+    if constexpr (moe) {
+      return router_report(s, model, tokenizer, data, options.max_length);
+    } else {
+      throw error("--recipe router needs an MoE checkpoint (this one is dense)");
+    }
   }
 
   std::optional<AttackResultStream> stream;
@@ -166,9 +220,9 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("-r,--recipe", s.recipe,
-                 "textfooler, pwws, deepwordbug, textbugger, corruption, hotflip or pgd")
-      ->check(CLI::IsMember(
-          {"textfooler", "pwws", "deepwordbug", "textbugger", "corruption", "hotflip", "pgd"}));
+                 "textfooler, pwws, deepwordbug, textbugger, corruption, hotflip, pgd or router")
+      ->check(CLI::IsMember({"textfooler", "pwws", "deepwordbug", "textbugger", "corruption",
+                             "hotflip", "pgd", "router"}));
   app.add_option("-o,--output", s.output, "results file, .csv or .jsonl");
   app.add_option("-t,--tokenizer", s.tokenizer,
                  "the tokenizer file (default: the one the checkpoint's metadata names)");
@@ -188,6 +242,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 1.0));
   app.add_option("--wordnet", s.wordnet, "directory of WordNet's data.* files");
   app.add_option("--epsilons", s.epsilons, "pgd: radii of the L-inf ball")->delimiter(',');
+  app.add_option("--router-epsilon", s.router_epsilon, "router: L2 radius per sequence")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--router-swaps", s.router_swaps, "router: token swaps per sequence")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
