@@ -100,6 +100,32 @@
 #include "moerb/train/sgd.hpp"
 #include "moerb/train/trainer.hpp"
 
+// attacks: textual attacks composed of a goal, transformations, constraints and a search; recipes;
+// HotFlip, embedding PGD, GCG and the router attack
+#include "moerb/attacks/attack.hpp"
+#include "moerb/attacks/attack_result.hpp"
+#include "moerb/attacks/attacked_text.hpp"
+#include "moerb/attacks/character_transformations.hpp"
+#include "moerb/attacks/constraint.hpp"
+#include "moerb/attacks/embedding_gradient.hpp"
+#include "moerb/attacks/embedding_pgd.hpp"
+#include "moerb/attacks/gcg.hpp"
+#include "moerb/attacks/goal.hpp"
+#include "moerb/attacks/hotflip.hpp"
+#include "moerb/attacks/language_model_constraint.hpp"
+#include "moerb/attacks/lexical_constraints.hpp"
+#include "moerb/attacks/lm_goals.hpp"
+#include "moerb/attacks/recipes.hpp"
+#include "moerb/attacks/router_attack.hpp"
+#include "moerb/attacks/search.hpp"
+#include "moerb/attacks/sentence_transformations.hpp"
+#include "moerb/attacks/transformation.hpp"
+#include "moerb/attacks/victim.hpp"
+#include "moerb/attacks/word_constraints.hpp"
+#include "moerb/attacks/word_embeddings.hpp"
+#include "moerb/attacks/word_substitutions.hpp"
+#include "moerb/attacks/wordnet_synonyms.hpp"
+
 // text: UTF-8, vocabularies and tokenizers
 #include "moerb/text/pre_tokenizer.hpp"
 #include "moerb/text/tokenizer.hpp"

@@ -416,6 +416,17 @@ BOOST_AUTO_TEST_CASE(lowers_the_accuracy_of_trained_moe_and_dense_classifiers) {
   };
   check(toy_model());
   check(dense_toy_model());
+  // Examples on two threads (one model copy each) give the single-threaded results.
+  const std::vector<AttackResult> one = moerb::hotflip(toy_model(), dev, options(2, 2, 10), 1);
+  const std::vector<AttackResult> two = moerb::hotflip(toy_model(), dev, options(2, 2, 10), 2);
+  BOOST_REQUIRE(one.size() == two.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    BOOST_TEST(two[i].index == i);
+    BOOST_TEST(one[i].perturbed_tokens == two[i].perturbed_tokens,
+               boost::test_tools::per_element());
+    BOOST_TEST(one[i].final_confidence == two[i].final_confidence);
+    BOOST_TEST(one[i].queries == two[i].queries);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_throws) {

@@ -50,6 +50,7 @@
 #include "moerb/attacks/victim.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/types.hpp"
+#include "moerb/evaluation/detail/ordered_parallel.hpp"
 #include "moerb/models/token_batch.hpp"
 #include "moerb/text/tokenizer.hpp"
 #include "moerb/text/vocabulary.hpp"
@@ -469,27 +470,51 @@ template <WhiteBoxClassifierVictim V, Tokenizer T>
   return r;
 }
 
-/// Every example in order (AttackResult::index = its position), one after another.
+namespace detail::hotflip {
+
+/// Runs attack_one(victim, i) for every example, on `threads` threads (0: all cores) with one
+/// victim copy each, results in example order (the evaluations' ordered_parallel).
+template <class V, class AttackOne>
+std::vector<AttackResult> for_each_example(V& victim, std::size_t n, int threads,
+                                           AttackOne&& attack_one) {
+  std::vector<AttackResult> out;
+  out.reserve(n);
+  if (threads == 1) {
+    for (std::size_t i = 0; i < n; ++i) out.push_back(attack_one(victim, i));
+    return out;
+  }
+  struct Slot {
+    AttackResult result;
+  };
+  detail::evaluation::ordered_parallel<Slot>(
+      victim, static_cast<Index>(n), threads,
+      [&](V& replica, Index i, Slot& slot) {
+        slot.result = attack_one(replica, static_cast<std::size_t>(i));
+      },
+      [&](Index, Slot& slot) { out.push_back(std::move(slot.result)); });
+  return out;
+}
+
+}  // namespace detail::hotflip
+
+/// Every example (AttackResult::index = its position), on `threads` threads (0: all cores; each
+/// thread attacks with its own copy of the victim); results in example order, the same for any
+/// thread count.
 template <WhiteBoxClassifierVictim V>
 [[nodiscard]] std::vector<AttackResult> hotflip(V& victim, std::span<const EncodedExample> examples,
-                                                const HotFlipOptions& options) {
-  std::vector<AttackResult> out;
-  out.reserve(examples.size());
-  for (std::size_t i = 0; i < examples.size(); ++i) {
-    out.push_back(hotflip(victim, examples[i], options, i));
-  }
-  return out;
+                                                const HotFlipOptions& options, int threads = 1) {
+  return detail::hotflip::for_each_example(
+      victim, examples.size(), threads,
+      [&](V& v, std::size_t i) { return hotflip(v, examples[i], options, i); });
 }
 
 template <WhiteBoxClassifierVictim V, Tokenizer T>
 [[nodiscard]] std::vector<AttackResult> hotflip(V& victim, std::span<const EncodedExample> examples,
-                                                const HotFlipOptions& options, const T& tokenizer) {
-  std::vector<AttackResult> out;
-  out.reserve(examples.size());
-  for (std::size_t i = 0; i < examples.size(); ++i) {
-    out.push_back(hotflip(victim, examples[i], options, tokenizer, i));
-  }
-  return out;
+                                                const HotFlipOptions& options, const T& tokenizer,
+                                                int threads = 1) {
+  return detail::hotflip::for_each_example(
+      victim, examples.size(), threads,
+      [&](V& v, std::size_t i) { return hotflip(v, examples[i], options, tokenizer, i); });
 }
 
 }  // namespace moerb
