@@ -169,9 +169,9 @@ for stage in "${stages[@]}"; do
     ci-builds) ci_builds ;;
     fuzz)
       moerb_stage "fuzz"
-      # CI: 10 s per harness (a smoke run; scripts/fuzz.sh --minutes N for real campaigns).
+      # CI: 5 s per harness (a smoke run; scripts/fuzz.sh --minutes N for real campaigns).
       if ((ci)); then
-        MOERB_SKIP_PACKAGES=1 moerb_run "${MOERB_ROOT}/scripts/fuzz.sh" --seconds 10
+        MOERB_SKIP_PACKAGES=1 moerb_run "${MOERB_ROOT}/scripts/fuzz.sh" --seconds 5
       else
         MOERB_SKIP_PACKAGES=1 moerb_run "${MOERB_ROOT}/scripts/fuzz.sh"
       fi

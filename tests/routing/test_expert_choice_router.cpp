@@ -14,6 +14,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/messages.hpp"
+#include "support/router_testing.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
 namespace moerb_test_routing_expert_choice_router {
@@ -467,34 +468,7 @@ BOOST_AUTO_TEST_CASE(backward_logits_matches_finite_differences) {
   ExpertChoiceRouter<double> router(o);
   Rng init(41);
   router.initialize(init);
-  Rng draws(42);
-  Matrix<double> x(7, 5);
-  Matrix<double> C(7, 4);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = draws.uniform(-2.0, 2.0);
-  for (Index i = 0; i < C.size(); ++i) C.data()[i] = draws.uniform(-1.0, 1.0);
-  const ForwardContext ctx{.training = true, .rng = Rng(43)};
-  auto loss = [&] { return (router.forward(x, ctx).logits.array() * C.array()).sum(); };
-  auto backward = [&](Matrix<double>& dx) {
-    router.forward(x, ctx);
-    router.backward_logits(x, C, dx);
-  };
-  const auto results = moerb::test::check_gradients(router, x, loss, backward);
-  for (const auto& r : results) BOOST_TEST_MESSAGE("  " << r.name << ": " << r.rel_error);
-
-  const auto names = [](std::string what) {
-    return [what](const moerb::error& e) {
-      return std::string(e.what()).find(what) != std::string::npos;
-    };
-  };
-  Matrix<double> dx = Matrix<double>::Zero(7, 5);
-  BOOST_CHECK_EXCEPTION(
-      router.backward_logits(x, C.leftCols(3), dx), moerb::error,
-      names("ExpertChoiceRouter::backward_logits: d_logits has shape 7×3, expected 7×4"));
-  Matrix<double> dx_bad = Matrix<double>::Zero(6, 5);
-  BOOST_CHECK_EXCEPTION(router.backward_logits(x, C, dx_bad), moerb::error, names("dx has shape"));
-  ExpertChoiceRouter<double> fresh(o);
-  BOOST_CHECK_EXCEPTION(fresh.backward_logits(x, C, dx), moerb::error,
-                        names("ExpertChoiceRouter::backward_logits: called before forward"));
+  moerb::test::check_backward_logits(router, ExpertChoiceRouter<double>(o), true, "ExpertChoiceRouter");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

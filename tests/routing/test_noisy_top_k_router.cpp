@@ -318,34 +318,7 @@ BOOST_AUTO_TEST_CASE(backward_logits_matches_finite_differences) {
   Noisy router(options(5, 4));
   Rng init(41);
   router.initialize(init);
-  Rng draws(42);
-  Matrix<double> x(7, 5);
-  Matrix<double> C(7, 4);
-  for (Index i = 0; i < x.size(); ++i) x.data()[i] = draws.uniform(-2.0, 2.0);
-  for (Index i = 0; i < C.size(); ++i) C.data()[i] = draws.uniform(-1.0, 1.0);
-  const ForwardContext ctx{.training = true, .rng = Rng(43)};
-  auto loss = [&] { return (router.forward(x, ctx).logits.array() * C.array()).sum(); };
-  auto backward = [&](Matrix<double>& dx) {
-    router.forward(x, ctx);
-    router.backward_logits(x, C, dx);
-  };
-  const auto results = moerb::test::check_gradients(router, x, loss, backward);
-  for (const auto& r : results) BOOST_TEST_MESSAGE("  " << r.name << ": " << r.rel_error);
-
-  const auto names = [](std::string what) {
-    return [what](const moerb::error& e) {
-      return std::string(e.what()).find(what) != std::string::npos;
-    };
-  };
-  Matrix<double> dx = Matrix<double>::Zero(7, 5);
-  BOOST_CHECK_EXCEPTION(
-      router.backward_logits(x, C.leftCols(3), dx), moerb::error,
-      names("NoisyTopKRouter::backward_logits: d_logits has shape 7×3, expected 7×4"));
-  Matrix<double> dx_bad = Matrix<double>::Zero(6, 5);
-  BOOST_CHECK_EXCEPTION(router.backward_logits(x, C, dx_bad), moerb::error, names("dx has shape"));
-  Noisy fresh(options(5, 4));
-  BOOST_CHECK_EXCEPTION(fresh.backward_logits(x, C, dx), moerb::error,
-                        names("NoisyTopKRouter::backward_logits: called before forward"));
+  moerb::test::check_backward_logits(router, Noisy(options(5, 4)), true, "NoisyTopKRouter");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

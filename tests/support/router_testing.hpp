@@ -7,6 +7,7 @@
 
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
+#include "moerb/routing/router.hpp"
 #include "moerb/routing/routing.hpp"
 #include "support/gradcheck.hpp"
 
@@ -87,6 +88,42 @@ inline bool message_names(const moerb::error& err, const std::string& what) {
   const bool ok = msg.find(what) != std::string::npos;
   if (!ok) BOOST_TEST_MESSAGE("message '" << msg << "' does not name '" << what << "'");
   return ok;
+}
+
+/// backward_logits (RouterLogitsDifferentiable) against central differences of L = Σ routing.logits ⊙ C
+/// with respect to x and the gate's weight, through the gate alone, and its argument checks.
+/// `router` is initialised; `fresh` has had no forward; `name` is the router's name in messages.
+template <class R>
+void check_backward_logits(R& router, const R& fresh, bool training, const std::string& name) {
+  static_assert(RouterLogitsDifferentiable<R>, "the router must model RouterLogitsDifferentiable");
+  const Index rows = 7, dim = router.input_dim(), experts = router.num_experts();
+  Rng draws(42);
+  Matrix<double> x(rows, dim);
+  Matrix<double> C(rows, experts);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = draws.uniform(-2.0, 2.0);
+  for (Index i = 0; i < C.size(); ++i) C.data()[i] = draws.uniform(-1.0, 1.0);
+  const ForwardContext ctx{.training = training, .rng = Rng(43)};
+  auto loss = [&] { return (router.forward(x, ctx).logits.array() * C.array()).sum(); };
+  auto backward = [&](Matrix<double>& dx) {
+    router.forward(x, ctx);
+    router.backward_logits(x, C, dx);
+  };
+  const auto results = check_gradients(router, x, loss, backward);
+  for (const auto& r : results) BOOST_TEST_MESSAGE("  " << r.name << ": " << r.rel_error);
+
+  const auto names = [](const std::string& what) {
+    return [what](const moerb::error& e) { return message_names(e, what); };
+  };
+  Matrix<double> dx = Matrix<double>::Zero(rows, dim);
+  BOOST_CHECK_EXCEPTION(router.backward_logits(x, C.leftCols(experts - 1), dx), moerb::error,
+                        names(name + "::backward_logits: d_logits has shape 7×" +
+                              std::to_string(experts - 1) + ", expected 7×" +
+                              std::to_string(experts)));
+  Matrix<double> dx_bad = Matrix<double>::Zero(rows - 1, dim);
+  BOOST_CHECK_EXCEPTION(router.backward_logits(x, C, dx_bad), moerb::error, names("dx has shape"));
+  R unused = fresh;
+  BOOST_CHECK_EXCEPTION(unused.backward_logits(x, C, dx), moerb::error,
+                        names(name + "::backward_logits: called before forward"));
 }
 
 }  // namespace moerb::test
