@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -233,6 +234,104 @@ BOOST_AUTO_TEST_CASE(sampling_is_seeded) {
   BOOST_TEST(differs);
   g.temperature = -1;
   CHECK_THROWS_NAMING(model.generate(prompt, g), "temperature");
+}
+
+// The key-value cache gives the tokens of re-running the prefix at every step, greedy and
+// sampled, from short and long prompts up to max_positions.
+template <class FFN>
+void check_cached_generation(const FeedForwardSpec<FFN>& spec, PositionEncoding position,
+                             bool tied) {
+  TransformerConfig c = lm_config(position);
+  c.max_positions = 24;
+  auto model = make_lm(spec, c, tied);
+  BOOST_TEST_REQUIRE(model.trunk().supports_cached_decoding());
+  const std::vector<std::vector<std::int32_t>> prompts = {
+      {1}, {1, 7, 3, 9}, {2, 11, 12, 5, 4, 6, 8, 10, 3}};
+  struct Setting {
+    double temperature, top_p;
+    std::uint64_t seed;
+  };
+  for (const Setting& s : {Setting{0.0, 1.0, 0}, Setting{1.0, 1.0, 3}, Setting{1.5, 0.9, 5}}) {
+    for (const auto& prompt : prompts) {
+      GenerationOptions g;
+      g.max_new_tokens = 40;  // runs into max_positions
+      g.temperature = s.temperature;
+      g.top_p = s.top_p;
+      g.seed = s.seed;
+      g.kv_cache = false;
+      const auto reference = model.generate(prompt, g);
+      g.kv_cache = true;
+      const auto cached = model.generate(prompt, g);
+      BOOST_TEST(reference.size() == static_cast<std::size_t>(24) - prompt.size());
+      BOOST_TEST(cached == reference, boost::test_tools::per_element());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(kv_cache_generates_the_tokens_of_full_reruns) {
+  const TransformerConfig learned = lm_config(PositionEncoding::learned);
+  const TransformerConfig rotary = lm_config(PositionEncoding::rotary);
+  check_cached_generation(tiny_moe_spec<double>(learned), PositionEncoding::learned, true);
+  check_cached_generation(tiny_moe_spec<double>(rotary), PositionEncoding::rotary, false);
+  check_cached_generation(tiny_dense_spec<double>(learned), PositionEncoding::learned, false);
+  check_cached_generation(tiny_dense_spec<double>(rotary), PositionEncoding::rotary, true);
+}
+
+// Fed in chunks, the cached trunk gives each token the final-norm output of a whole-sequence
+// forward, for MoE and dense blocks (moe_every = 2 mixes them) and both position encodings.
+BOOST_AUTO_TEST_CASE(cached_trunk_outputs_match_the_whole_sequence_forward) {
+  for (const PositionEncoding position : {PositionEncoding::learned, PositionEncoding::rotary}) {
+    TransformerConfig c = lm_config(position);
+    c.moe_every = 2;
+    auto model = make_lm(tiny_moe_spec<double>(c), c, true);
+    const std::vector<std::int32_t> ids = {2, 11, 12, 5, 4, 6, 8, 10, 3, 1};
+    TokenBatch batch;
+    batch.push_back(ids);
+    const Matrix<double> whole = model.trunk().forward(batch, ForwardContext{});
+    typename DecoderLM<TestMoE<double>>::Trunk::DecodingCache cache;
+    std::size_t begin = 0;
+    for (const std::size_t chunk : {3u, 1u, 1u, 4u, 1u}) {
+      const auto part = std::span<const std::int32_t>(ids).subspan(begin, chunk);
+      const Matrix<double> got = model.trunk().forward_cached(part, cache);
+      BOOST_TEST_REQUIRE(got.rows() == static_cast<Index>(chunk));
+      const double diff =
+          (got - whole.middleRows(static_cast<Index>(begin), static_cast<Index>(chunk)))
+              .cwiseAbs()
+              .maxCoeff();
+      BOOST_TEST(diff < 1e-12, "tokens " << begin << "+" << chunk << ": " << diff);
+      begin += chunk;
+      BOOST_TEST(cache.length == static_cast<Index>(begin));
+    }
+    // Past max_positions (16), and a bidirectional trunk, are refused by name.
+    const std::vector<std::int32_t> seven(7, 1);
+    CHECK_THROWS_NAMING(model.trunk().forward_cached(seven, cache), "max_positions");
+    TransformerTrunk<TestMoE<double>, LayerNorm> encoder(c, tiny_moe_spec<double>(c), false);
+    typename TransformerTrunk<TestMoE<double>, LayerNorm>::DecodingCache fresh;
+    CHECK_THROWS_NAMING(encoder.forward_cached(seven, fresh), "causal");
+  }
+}
+
+// Routing that depends on the other tokens of a forward (an evaluation capacity, random
+// inference routing) turns the cache off: generate falls back to re-running the prefix.
+BOOST_AUTO_TEST_CASE(batch_dependent_routing_disables_the_cache) {
+  const TransformerConfig c = lm_config(PositionEncoding::learned);
+  auto spec = tiny_moe_spec<double>(c);
+  spec.router.eval_capacity_factor = 1.0;
+  auto capped = make_lm(spec, c, true);
+  BOOST_TEST(!capped.trunk().supports_cached_decoding());
+  GenerationOptions g;
+  g.max_new_tokens = 6;
+  const std::vector<std::int32_t> prompt = {1, 7, 3};
+  const auto cached = capped.generate(prompt, g);
+  g.kv_cache = false;
+  BOOST_TEST(capped.generate(prompt, g) == cached, boost::test_tools::per_element());
+
+  auto model = make_lm(tiny_moe_spec<double>(c), c, true);
+  BOOST_TEST(model.trunk().supports_cached_decoding());
+  model.trunk().set_random_inference_routing(true);
+  BOOST_TEST(!model.trunk().supports_cached_decoding());
+  model.trunk().set_random_inference_routing(false);
+  BOOST_TEST(model.trunk().supports_cached_decoding());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -259,6 +259,41 @@ BOOST_AUTO_TEST_CASE(causal_output_does_not_depend_on_later_tokens) {
   BOOST_TEST(max_abs(bidir.forward(changed, batch, {}).row(0) - yb.row(0)) > 1e-6);
 }
 
+// Decoding with a key-value cache: tokens fed in chunks get the rows of a whole-sequence forward.
+BOOST_AUTO_TEST_CASE(cached_forward_matches_the_whole_sequence) {
+  for (const bool rotary : {false, true}) {
+    auto layer =
+        make_layer<double>({.d_model = 8, .num_heads = 2, .causal = true, .rotary = rotary});
+    Rng rng(21);
+    const Matrix<double> x = random_matrix(9, 8, rng);
+    const Matrix<double> whole = layer.forward(x, SequenceBatch::single(9), {});
+    MHA<double>::KeyValueCache cache;
+    Index begin = 0;
+    for (const Index chunk : {4, 1, 3, 1}) {
+      const Matrix<double> part = x.middleRows(begin, chunk);
+      const Matrix<double>& y = layer.forward_cached(part, cache);
+      BOOST_TEST(max_abs(y - whole.middleRows(begin, chunk)) < 1e-14,
+                 "rotary " << rotary << ", tokens " << begin << "+" << chunk);
+      begin += chunk;
+      BOOST_TEST(cache.length == begin);
+    }
+    // It invalidates backward (which needs a whole-sequence forward).
+    BOOST_CHECK_THROW((void)layer.backward(x, whole), moerb::error);
+  }
+  Rng rng(22);
+  const Matrix<double> x = random_matrix(2, 8, rng);
+  auto bidirectional = make_layer<double>({.d_model = 8, .num_heads = 2});
+  MHA<double>::KeyValueCache cache;
+  BOOST_CHECK_EXCEPTION((void)bidirectional.forward_cached(x, cache), moerb::error,
+                        message_has({"forward_cached", "causal"}));
+  auto causal = make_layer<double>({.d_model = 8, .num_heads = 2, .causal = true});
+  cache.keys.resize(4, 6);
+  cache.values.resize(4, 6);
+  cache.length = 3;
+  BOOST_CHECK_EXCEPTION((void)causal.forward_cached(x, cache), moerb::error,
+                        message_has({"cache", "d_model = 8"}));
+}
+
 BOOST_AUTO_TEST_CASE(probabilities_follow_the_masks) {
   auto layer = make_layer<double>({.d_model = 8, .num_heads = 2, .causal = true});
   Rng rng(9);

@@ -70,6 +70,25 @@ BOOST_AUTO_TEST_CASE(rotation_follows_the_rotate_half_formula) {
   BOOST_TEST((y.row(4) == x.row(4)));
 }
 
+// rotate_at (incremental decoding) rotates rows as the positions they hold in a sequence.
+BOOST_AUTO_TEST_CASE(rotate_at_matches_positions_in_a_sequence) {
+  const Index hd = 4, heads = 3;
+  RotaryEmbedding<double> rope({.head_dim = hd});
+  Rng rng(5);
+  const Matrix<double> x = random_matrix(7, heads * hd, rng);
+  Matrix<double> whole = x;
+  rope.rotate(whole, SequenceBatch::single(7), heads);
+  Matrix<double> tail = x.bottomRows(3);
+  rope.rotate_at(tail, 4, heads);
+  BOOST_TEST((tail - whole.bottomRows(3)).cwiseAbs().maxCoeff() == 0.0);
+  // Positions beyond the tables so far grow them.
+  Matrix<double> far = x.topRows(1);
+  rope.rotate_at(far, 100, heads);
+  BOOST_TEST(rope.table_length() >= 101);
+  BOOST_CHECK_EXCEPTION(rope.rotate_at(far, -1, heads), moerb::error,
+                        message_has({"rotate_at", "first_position"}));
+}
+
 BOOST_AUTO_TEST_CASE(rotation_preserves_norms) {
   const Index hd = 8, heads = 3;
   RotaryEmbedding<double> rope({.head_dim = hd});

@@ -231,6 +231,17 @@ class MoELayer {
     random_.emplace(o);
   }
   [[nodiscard]] bool random_inference_routing() const { return random_.has_value(); }
+  /// Whether an evaluation forward maps each token independently of the others in it, so that a
+  /// token run alone (incremental decoding with a key-value cache) gets what any batch gives it:
+  /// the router says so (TokenIndependentRouting) and random inference routing is off. A router
+  /// that does not say is taken not to.
+  [[nodiscard]] bool routes_tokens_independently() const {
+    if constexpr (TokenIndependentRouting<R>) {
+      return !random_inference_routing() && router_.routes_tokens_independently();
+    } else {
+      return false;
+    }
+  }
 
   // ---- forward / backward -------------------------------------------------------------------
   /// y (tokens × output_dim) for x (tokens × input_dim). The result is a member, valid until the

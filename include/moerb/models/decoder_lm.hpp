@@ -224,22 +224,39 @@ class DecoderLM {
     }
   }
 
-  /// Greedy or sampled continuation of `prompt` (non-empty), without a KV cache: each step
-  /// re-runs the prefix (fine at the scales this library trains; O(n²) in the length).
+  /// Greedy or sampled continuation of `prompt` (non-empty): at most max_new_tokens ids, fewer
+  /// when eos_id is produced or the sequence reaches max_positions. With options.kv_cache and a
+  /// model that supports it (trunk().supports_cached_decoding()), the prompt runs once and each
+  /// new token costs one row of attention per layer (O(n) per token); otherwise every step
+  /// re-runs the whole prefix (O(n²)). Both give the same tokens (to the rounding of the logits).
   std::vector<std::int32_t> generate(std::span<const std::int32_t> prompt,
                                      const GenerationOptions& options) {
     options.validate("DecoderLM::generate");
     MOERB_REQUIRE(!prompt.empty(), "DecoderLM::generate: empty prompt");
+    backward_ready_ = false;
     std::vector<std::int32_t> seq(prompt.begin(), prompt.end());
     std::vector<std::int32_t> out;
     Rng rng(options.seed);
     std::vector<Index> order;
+    const bool cached = options.kv_cache && trunk_.supports_cached_decoding();
+    typename Trunk::DecodingCache cache;
     for (Index step = 0; step < options.max_new_tokens; ++step) {
       if (static_cast<Index>(seq.size()) >= config().max_positions) break;
-      TokenBatch batch;
-      batch.push_back(seq);
-      const Matrix<S>& logits = forward(batch, ForwardContext{});
-      const std::int32_t id = select_next_token(logits.row(logits.rows() - 1), options, rng, order);
+      std::int32_t id = 0;
+      if (cached) {
+        // The tokens the cache lacks: the prompt first, then the last generated one.
+        const std::span<const std::int32_t> fresh =
+            std::span<const std::int32_t>(seq).subspan(static_cast<std::size_t>(cache.length));
+        const Matrix<S>& hidden = trunk_.forward_cached(fresh, cache);
+        last_hidden_ = hidden.bottomRows(1);
+        const Matrix<S>& logits = head_.forward(last_hidden_, tied_weight());
+        id = select_next_token(logits.row(0), options, rng, order);
+      } else {
+        TokenBatch batch;
+        batch.push_back(seq);
+        const Matrix<S>& logits = forward(batch, ForwardContext{});
+        id = select_next_token(logits.row(logits.rows() - 1), options, rng, order);
+      }
       out.push_back(id);
       seq.push_back(id);
       if (id == options.eos_id) break;
@@ -285,6 +302,7 @@ class DecoderLM {
   LMHead<S> head_;
   bool backward_ready_ = false;
   Matrix<S> word_embeddings_, final_out_;
+  Matrix<S> last_hidden_;  // generate's last position (1 × d_model)
   mutable std::vector<std::int32_t> targets_;
 };
 

@@ -113,6 +113,14 @@ class FeedForwardSlot {
     }
   }
   const FFN* sparse() const { return const_cast<FeedForwardSlot*>(this)->sparse(); }
+  /// Whether an evaluation forward maps each token on its own: always for a dense layer, and for
+  /// an MoE layer when MoELayer::routes_tokens_independently() says so.
+  [[nodiscard]] bool routes_tokens_independently() const {
+    if constexpr (is_moe_layer_v<FFN>) {
+      if (const FFN* moe = sparse()) return moe->routes_tokens_independently();
+    }
+    return true;
+  }
 
   template <class F>
   decltype(auto) visit(F&& f) {

@@ -24,6 +24,11 @@ struct GenerationOptions {
   /// Generation stops after this id is produced (−1 = never).
   std::int32_t eos_id = -1;
   std::uint64_t seed = 0;
+  /// Decode with a key-value cache (each new token costs one row of attention per layer) when the
+  /// model allows it exactly (TransformerTrunk::supports_cached_decoding: no capacity, expert
+  /// choice, balanced or random routing); false re-runs the whole prefix for every token, the
+  /// reference the cache is tested against.
+  bool kv_cache = true;
 
   void validate(std::string_view where) const {
     MOERB_REQUIRE(max_new_tokens >= 0, where, ": GenerationOptions::max_new_tokens = ", max_new_tokens,

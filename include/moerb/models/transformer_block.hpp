@@ -99,6 +99,26 @@ class TransformerBlock {
     return y_;
   }
 
+  /// Incremental evaluation forward of a causal block (decoding with a key-value cache): y (n ×
+  /// d_model, a member) for the next n tokens x of one sequence, whose earlier tokens' keys and
+  /// values `cache` holds (and gains these). Exact when the feed-forward layer maps tokens
+  /// independently (routes_tokens_independently()); invalidates backward.
+  const Matrix<S>& forward_cached(const Matrix<S>& x,
+                                  typename MultiHeadAttention<S>::KeyValueCache& cache,
+                                  const ForwardContext& ctx) {
+    MOERB_REQUIRE(!ctx.training, "TransformerBlock::forward_cached: evaluation only");
+    attn_norm_out_ = attn_norm_.forward(x, ctx);
+    a_ = x;
+    a_ += attention_.forward_cached(attn_norm_out_, cache);
+    ffn_in_ = ffn_norm_.forward(a_, ctx);
+    y_ = a_;
+    y_ += ffn_.forward(ffn_in_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn)));
+    return y_;
+  }
+  [[nodiscard]] bool routes_tokens_independently() const {
+    return ffn_.routes_tokens_independently();
+  }
+
   /// ∂L/∂x (a member) for the x of the last forward and dy = ∂L/∂y; accumulates parameter
   /// gradients, including those of the MoE layer's auxiliary losses.
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {

@@ -170,6 +170,55 @@ class TransformerTrunk {
   /// embedding table's only when `update_token_embedding`; the caller then runs
   /// token_embedding().backward itself) and returns ∂L/∂e, the gradient with respect to the word
   /// embeddings (tokens × d_model, a member).
+  /// Per-block key-value caches of one sequence being decoded (forward_cached).
+  struct DecodingCache {
+    std::vector<typename MultiHeadAttention<S>::KeyValueCache> blocks;
+    Index length = 0;  ///< tokens seen so far
+  };
+
+  /// Whether forward_cached is exact for this model: a causal trunk whose every feed-forward
+  /// layer maps tokens independently in evaluation (dense, or MoE routing without capacity,
+  /// expert choice, balanced assignment or random routing).
+  [[nodiscard]] bool supports_cached_decoding() const {
+    if (!causal_) return false;
+    for (const Block& b : blocks_) {
+      if (!b.routes_tokens_independently()) return false;
+    }
+    return true;
+  }
+
+  /// Evaluation forward of the next tokens `ids` of one unsegmented sequence whose earlier tokens
+  /// `cache` holds (an empty cache: the sequence starts here): final-norm outputs (ids.size() ×
+  /// d_model, a member), equal to the rows of these tokens in a whole-sequence forward (to
+  /// rounding) when supports_cached_decoding(). Each block attends from the new tokens only;
+  /// the cache gains their keys and values. Invalidates backward and hidden_state.
+  const Matrix<S>& forward_cached(std::span<const std::int32_t> ids, DecodingCache& cache) {
+    constexpr std::string_view where = "TransformerTrunk::forward_cached";
+    MOERB_REQUIRE(causal_, where, ": needs a causal trunk (a decoder)");
+    MOERB_REQUIRE(!ids.empty(), where, ": no tokens");
+    const Index n = static_cast<Index>(ids.size());
+    const Index past = cache.length;
+    MOERB_REQUIRE(past >= 0 && past + n <= config_.max_positions, where, ": ", past, " cached + ",
+                  n, " new tokens, more than max_positions = ", config_.max_positions);
+    MOERB_REQUIRE(past == 0 || cache.blocks.size() == blocks_.size(), where, ": the cache has ",
+                  cache.blocks.size(), " blocks, the trunk ", blocks_.size());
+    has_forward_ = false;
+    cache.blocks.resize(blocks_.size());
+    ForwardContext c;
+    c.token_ids = ids;  // hash routing reads them
+    Matrix<S>& h = cached_hidden_;
+    h = tokens_.forward(ids);
+    // The same additions, in the same order, as forward_embeddings: positions, then segment 0.
+    if (positions_) h += positions_->weight().value.middleRows(past, n);
+    if (segments_) h.rowwise() += segments_->weight().value.row(0);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      h = blocks_[i].forward_cached(h, cache.blocks[i],
+                                    c.with_rng(c.rng.split(rng_tag::block_base + i)));
+    }
+    cache.length = past + n;
+    return final_norm_.forward(h, c);
+  }
+
   const Matrix<S>& backward(const Matrix<S>& d_out, bool update_token_embedding = true) {
     constexpr std::string_view where = "TransformerTrunk::backward";
     MOERB_REQUIRE(has_forward_, where, ": called before forward");
@@ -303,6 +352,7 @@ class TransformerTrunk {
   TokenBatch input_;  // the last forward's input (backward needs its ids and layout)
   std::vector<Matrix<S>> hidden_;
   Matrix<S> word_embeddings_, embedding_input_, d_h_;
+  Matrix<S> cached_hidden_;  // forward_cached's hidden state
   std::vector<std::int32_t> zero_segments_;
   std::map<std::string, std::string> ffn_metadata_;
 };

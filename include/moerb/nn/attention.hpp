@@ -2,6 +2,7 @@
 // MultiHeadAttention: multi-head scaled dot-product self-attention (Vaswani et al. 2017, §3.2) on
 // packed variable-length sequences (moerb/nn/sequence_batch.hpp), with optional causal masking,
 // key (padding) masks, rotary position encoding (moerb/nn/rotary.hpp) and attention dropout.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -209,6 +210,82 @@ class MultiHeadAttention {
     return y_;
   }
 
+  /// Keys and values of one sequence's tokens so far, for incremental causal decoding: rows
+  /// [0, length) of `keys` (after rotation) and `values`, each capacity × d_model; the capacity
+  /// grows geometrically. A default-constructed cache is empty.
+  struct KeyValueCache {
+    Matrix<S> keys, values;
+    Index length = 0;
+  };
+
+  /// Incremental forward of a causal layer (decoding with a key-value cache): x (n × d_model)
+  /// holds the next n tokens of one sequence whose first cache.length tokens the cache holds.
+  /// Appends their keys and values to the cache and returns y (n × d_model, a member valid until
+  /// the next call): row i is what a whole-sequence forward gives token cache.length + i (to
+  /// rounding), at the cost of n rows of attention instead of the whole prefix. Evaluation only
+  /// (no dropout); it invalidates backward until the next forward.
+  const Matrix<S>& forward_cached(const Matrix<S>& x, KeyValueCache& cache) {
+    constexpr std::string_view where = "MultiHeadAttention::forward_cached";
+    const Index d = options_.d_model;
+    MOERB_REQUIRE(options_.causal, where,
+                  ": needs a causal layer (a bidirectional layer's earlier outputs change with "
+                  "every new token, so there is nothing to cache)");
+    require_cols(x, d, where, "x");
+    detail::require_all_finite(x, where, "x");
+    const Index past = cache.length;
+    MOERB_REQUIRE(past == 0 || (past > 0 && cache.keys.cols() == d && cache.values.cols() == d &&
+                                cache.keys.rows() >= past && cache.values.rows() >= past),
+                  where, ": the cache holds ", cache.length, " tokens in ", cache.keys.rows(),
+                  " × ", cache.keys.cols(), " keys and ", cache.values.rows(), " × ",
+                  cache.values.cols(), " values, which do not fit d_model = ", d);
+    has_forward_ = false;
+    const Index n = x.rows();
+    const Index total = past + n;
+    const Index heads = options_.num_heads;
+    const Index hd = head_dim();
+
+    Matrix<S>& qkv = cached_qkv_;
+    qkv.resize(n, 3 * d);
+    qkv.noalias() = x * w_qkv_.value;
+    if (options_.bias) qkv.rowwise() += b_qkv_.value.row(0);
+    if (rotary_) rotary_->rotate_at(qkv.leftCols(2 * d), past, 2 * heads);
+    if (cache.keys.rows() < total || cache.keys.cols() != d) {
+      const Index capacity = std::max<Index>({total, 2 * cache.keys.rows(), 16});
+      cache.keys.conservativeResize(capacity, d);
+      cache.values.conservativeResize(capacity, d);
+    }
+    cache.keys.middleRows(past, n) = qkv.middleCols(d, d);
+    cache.values.middleRows(past, n) = qkv.rightCols(d);
+    cache.length = total;
+
+    Matrix<S>& attn = cached_attn_;
+    attn.resize(n, d);
+    Matrix<S>& scores = cached_scores_;
+    const S scale = static_cast<S>(1.0 / std::sqrt(static_cast<double>(hd)));
+    for (Index h = 0; h < heads; ++h) {
+      const auto keys = cache.keys.block(0, h * hd, total, hd);
+      const auto values = cache.values.block(0, h * hd, total, hd);
+      scores.resize(n, total);
+      scores.noalias() = (qkv.block(0, h * hd, n, hd) * keys.transpose()) * scale;
+      for (Index i = 0; i < n; ++i) {
+        // Query i is token past + i: it attends keys 0 … past + i.
+        const Index visible = past + i + 1;
+        auto row = scores.row(i);
+        const S top = row.head(visible).maxCoeff();
+        MOERB_REQUIRE(std::isfinite(top), where, ": the attention logits of head ", h,
+                      " overflowed (q·kᵀ is not finite); the inputs are too large");
+        row.head(visible) = (row.head(visible).array() - top).exp();
+        row.head(visible) /= row.head(visible).sum();
+        row.tail(total - visible).setZero();
+      }
+      attn.block(0, h * hd, n, hd).noalias() = scores * values;
+    }
+    cached_y_.resize(n, d);
+    cached_y_.noalias() = attn * w_out_.value;
+    if (options_.bias) cached_y_.rowwise() += b_out_.value.row(0);
+    return cached_y_;
+  }
+
   /// ∂L/∂x (a member valid until the next backward) for the x of the last forward and
   /// dy = ∂L/∂y (tokens × d_model); accumulates the gradients of the parameters that are not
   /// frozen.
@@ -348,6 +425,7 @@ class MultiHeadAttention {
 
   detail::RowBuffer<S> d_attn_, d_qkv_;
   Matrix<S> y_, dx_;
+  Matrix<S> cached_qkv_, cached_attn_, cached_scores_, cached_y_;  // forward_cached's
 };
 
 }  // namespace moerb

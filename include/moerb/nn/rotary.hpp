@@ -85,6 +85,22 @@ class RotaryEmbedding {
     rotate_backward(MatrixRef<S>(dx), batch, num_heads);
   }
 
+  /// Rotates x (tokens × num_heads·head_dim) in place as consecutive positions of one sequence,
+  /// row r at position first_position + r: the new tokens of incremental decoding with a
+  /// key-value cache, rotated exactly as `rotate` rotates them in a whole-sequence forward.
+  void rotate_at(MatrixRef<S> x, Index first_position, Index num_heads) {
+    constexpr std::string_view where = "RotaryEmbedding::rotate_at";
+    require_positive(num_heads, where, "num_heads");
+    require_cols(x, num_heads * options_.head_dim, where, "x");
+    MOERB_REQUIRE(first_position >= 0, where, ": first_position = ", first_position,
+                  ", expected >= 0");
+    detail::require_all_finite(x, where, "x");
+    reserve(first_position + x.rows());
+    for (Index r = 0; r < x.rows(); ++r) {
+      rotate_row<false>(&x.coeffRef(r, 0), first_position + r, num_heads);
+    }
+  }
+
  private:
   static Options validated(const Options& o) {
     constexpr std::string_view where = "RotaryEmbedding";
@@ -104,28 +120,33 @@ class RotaryEmbedding {
     batch.require_rows(x.rows(), where);
     detail::require_all_finite(x, where, what);
     reserve(batch.max_length());
-    const Index hd = options_.head_dim;
-    const Index half = hd / 2;
-    // The inverse rotation by θ is the rotation by −θ: the same formula with sin negated.
-    const S sin_sign = Inverse ? S(-1) : S(1);
     for (Index b = 0; b < batch.num_sequences(); ++b) {
       const Index begin = batch.begin(b);
       const Index length = batch.length(b);
       for (Index pos = 0; pos < length; ++pos) {
-        S* row = &x.coeffRef(begin + pos, 0);
-        const S* c = cos_.row(pos).data();
-        const S* s = sin_.row(pos).data();
-        for (Index h = 0; h < num_heads; ++h) {
-          S* lo = row + h * hd;
-          S* hi = lo + half;
-          for (Index i = 0; i < half; ++i) {
-            const S a = lo[i];
-            const S b2 = hi[i];
-            const S si = sin_sign * s[i];
-            lo[i] = a * c[i] - b2 * si;
-            hi[i] = b2 * c[i] + a * si;
-          }
-        }
+        rotate_row<Inverse>(&x.coeffRef(begin + pos, 0), pos, num_heads);
+      }
+    }
+  }
+
+  /// Rotates one token's num_heads head blocks (contiguous) by position `pos` (tables reserved).
+  template <bool Inverse>
+  void rotate_row(S* row, Index pos, Index num_heads) const {
+    const Index hd = options_.head_dim;
+    const Index half = hd / 2;
+    // The inverse rotation by θ is the rotation by −θ: the same formula with sin negated.
+    const S sin_sign = Inverse ? S(-1) : S(1);
+    const S* c = cos_.row(pos).data();
+    const S* s = sin_.row(pos).data();
+    for (Index h = 0; h < num_heads; ++h) {
+      S* lo = row + h * hd;
+      S* hi = lo + half;
+      for (Index i = 0; i < half; ++i) {
+        const S a = lo[i];
+        const S b2 = hi[i];
+        const S si = sin_sign * s[i];
+        lo[i] = a * c[i] - b2 * si;
+        hi[i] = b2 * c[i] + a * si;
       }
     }
   }

@@ -75,6 +75,8 @@ class BalancedRouter {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// TokenIndependentRouting: no; the assignment balances all the forward's tokens.
+  [[nodiscard]] bool routes_tokens_independently() const { return false; }
   [[nodiscard]] const Options& options() const { return options_; }
   /// The expert embeddings W (input_dim × num_experts).
   Parameter<S>& weight() { return gate_.weight(); }

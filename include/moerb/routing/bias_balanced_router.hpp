@@ -82,6 +82,11 @@ class BiasBalancedRouter {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// Whether evaluation routes each token by itself (TokenIndependentRouting): yes unless an
+  /// evaluation capacity factor is set (capacity makes a token's fate depend on the others).
+  [[nodiscard]] bool routes_tokens_independently() const {
+    return !options_.eval_capacity_factor.has_value();
+  }
   [[nodiscard]] Index k() const { return options_.k; }
   [[nodiscard]] Index inference_k() const { return inference_k_.get(); }
   void set_inference_k(Index k) { inference_k_.set(k, num_experts(), name); }

@@ -74,6 +74,8 @@ class ExpertChoiceRouter {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// TokenIndependentRouting: no; experts choose among all the forward's tokens.
+  [[nodiscard]] bool routes_tokens_independently() const { return false; }
   [[nodiscard]] const Options& options() const { return options_; }
   /// The gate W_g (input_dim × num_experts).
   Parameter<S>& weight() { return gate_.weight(); }

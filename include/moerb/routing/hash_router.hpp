@@ -58,6 +58,8 @@ class HashRouter {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// TokenIndependentRouting: a token's expert depends on its id alone.
+  [[nodiscard]] bool routes_tokens_independently() const { return true; }
   [[nodiscard]] Index vocab_size() const { return options_.vocab_size; }
   [[nodiscard]] const Options& options() const { return options_; }
 

@@ -55,6 +55,8 @@ class RandomRouter {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// TokenIndependentRouting: no; the draw for a row depends on the forward it is in.
+  [[nodiscard]] bool routes_tokens_independently() const { return false; }
   [[nodiscard]] Index k() const { return options_.k; }
   [[nodiscard]] Index inference_k() const { return inference_k_.get(); }
   void set_inference_k(Index k) { inference_k_.set(k, num_experts(), name); }

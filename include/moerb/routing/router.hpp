@@ -50,6 +50,15 @@ concept RouterLogitsDifferentiable = Router<R> &&
   { router.backward_logits(x, d_logits, dx) } -> std::same_as<void>;
 };
 
+/// A router that says whether, in evaluation, each token's routing depends on that token alone
+/// (its row of x and its id), not on the other tokens of the forward: no evaluation capacity, no
+/// assignment across tokens, no random draw. A token routed on its own (incremental decoding with
+/// a key-value cache, DecoderLM::generate) then goes where it would go in any batch.
+template <class R>
+concept TokenIndependentRouting = Router<R> && requires(const R& router) {
+  { router.routes_tokens_independently() } -> std::convertible_to<bool>;
+};
+
 /// A router whose number of experts per token can be changed at inference time (the study
 /// evaluates models trained with k = 2 at k = 1 or k = 4).
 template <class R>

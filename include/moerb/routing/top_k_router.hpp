@@ -206,6 +206,11 @@ class TopKRouterType {
 
   [[nodiscard]] Index input_dim() const { return options_.input_dim; }
   [[nodiscard]] Index num_experts() const { return options_.num_experts; }
+  /// Whether evaluation routes each token by itself (TokenIndependentRouting): yes unless an
+  /// evaluation capacity factor is set (capacity makes a token's fate depend on the others).
+  [[nodiscard]] bool routes_tokens_independently() const {
+    return !options_.eval_capacity_factor.has_value();
+  }
   /// Training k.
   [[nodiscard]] Index k() const { return options_.k; }
   /// k used when ctx.training == false: the override if set, else k().
