@@ -9,8 +9,14 @@
 // active parameters (d_ff_dense = k·d_ff).
 //
 // Threads: Eigen's GEMMs and moerb's loops use OpenMP; set OMP_NUM_THREADS to pin the count.
-// Results and the command used are recorded in benchmarks/RESULTS.md.
+// peak_fraction: GFLOP/s over the FP32 FMA peak of that many cores, measured at start-up in the
+// same process (benchmarks/fma_peak.hpp; bench_peak shows it alone). Results and the command used
+// are recorded in benchmarks/RESULTS.md.
 #include <benchmark/benchmark.h>
+
+#include <chrono>
+
+#include "fma_peak.hpp"
 
 #include "moerb/experts/gated_expert.hpp"
 #include "moerb/layers/dense_ffn.hpp"
@@ -45,10 +51,25 @@ SwiGLUMoE make_moe(Index E, Index k) {
   return layer;
 }
 
-void set_counters(benchmark::State& state, Index T, double flops_per_iteration) {
+/// The FP32 FMA peak of the cores the layer runs on (Eigen::nbThreads() of them, all at once),
+/// measured once per process (benchmarks/fma_peak.hpp).
+double fma_peak_gflops() {
+  static const double peak = moerb_bench::measure_fma_peak_gflops(Eigen::nbThreads());
+  return peak;
+}
+
+/// Wall time of the benchmark loop, for peak_fraction (a plain number, not a rate).
+using Clock = std::chrono::steady_clock;
+
+void set_counters(benchmark::State& state, Index T, double flops_per_iteration,
+                  Clock::time_point loop_start) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
   state.SetItemsProcessed(state.iterations() * T);
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops_per_iteration / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  const double gflops =
+      flops_per_iteration * static_cast<double>(state.iterations()) / seconds / 1e9;
+  state.counters["peak_fraction"] = gflops / fma_peak_gflops();
 }
 
 // Args: T, E, k
@@ -57,8 +78,9 @@ void BM_MoEForward(benchmark::State& state) {
   SwiGLUMoE layer = make_moe(E, k);
   const Mat x = random_tokens(T, 2);
   const moerb::ForwardContext ctx{};
+  const Clock::time_point start = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x, ctx).data());
-  set_counters(state, T, active_forward_flops(T, E, k));
+  set_counters(state, T, active_forward_flops(T, E, k), start);
   state.counters["drop_rate"] = layer.routing().drop_rate();
 }
 
@@ -68,11 +90,12 @@ void BM_MoEForwardBackward(benchmark::State& state) {
   const Mat x = random_tokens(T, 2);
   const Mat dy = random_tokens(T, 3);
   const moerb::ForwardContext ctx{.training = true, .rng = moerb::Rng(4)};
+  const Clock::time_point start = Clock::now();
   for (auto _ : state) {
     layer.forward(x, ctx);
     benchmark::DoNotOptimize(layer.backward(x, dy).data());
   }
-  set_counters(state, T, 3.0 * active_forward_flops(T, E, k));
+  set_counters(state, T, 3.0 * active_forward_flops(T, E, k), start);
 }
 
 // The dense SwiGLU FFN with d_ff = k·1024 (the MoE's active expert parameters). Args: T, k.
@@ -82,8 +105,9 @@ void BM_DenseForward(benchmark::State& state) {
   moerb::Rng rng(1);
   dense.initialize(rng);
   const Mat x = random_tokens(T, 2);
+  const Clock::time_point start = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(dense.forward(x, {}).data());
-  set_counters(state, T, 2.0 * T * k * 3.0 * kDModel * kDFF);
+  set_counters(state, T, 2.0 * T * k * 3.0 * kDModel * kDFF, start);
 }
 
 void BM_DenseForwardBackward(benchmark::State& state) {
@@ -94,11 +118,12 @@ void BM_DenseForwardBackward(benchmark::State& state) {
   const Mat x = random_tokens(T, 2);
   const Mat dy = random_tokens(T, 3);
   const moerb::ForwardContext ctx{.training = true};
+  const Clock::time_point start = Clock::now();
   for (auto _ : state) {
     dense.forward(x, ctx);
     benchmark::DoNotOptimize(dense.backward(x, dy).data());
   }
-  set_counters(state, T, 3.0 * 2.0 * T * k * 3.0 * kDModel * kDFF);
+  set_counters(state, T, 3.0 * 2.0 * T * k * 3.0 * kDModel * kDFF, start);
 }
 
 void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {

@@ -20,7 +20,10 @@
 //                                    mean milliseconds per step spent in accumulate (forward +
 //                                    backward + replica sync + gradient reduction), clipping and
 //                                    AdamW as counters; page_faults = minor page faults per
-//                                    step (buffers allocated and freed again in every step)
+//                                    step (buffers allocated and freed again in every step);
+//                                    GFLOP/s (3 × the forward's active FLOPs per token) and
+//                                    peak_fraction, over the FP32 FMA peak of Eigen::nbThreads()
+//                                    cores measured at start-up (benchmarks/fma_peak.hpp)
 //   BM_TrainerFit<model>/workers:W   Trainer::fit over 8 steps per iteration, replica
 //                                    construction and the optimizer's first-step allocation
 //                                    included; fit_tokens_per_s is fit's own figure (timed after
@@ -33,6 +36,8 @@
 // Results, commands and the PyTorch reference (benchmarks/reference/train_step_torch.py) are in
 // benchmarks/RESULTS.md, section "Training throughput (issue 3)".
 #include <benchmark/benchmark.h>
+
+#include "fma_peak.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -262,6 +267,26 @@ std::span<const moerb::EncodedExample> batch_of(const std::vector<moerb::Encoded
                                                               static_cast<std::size_t>(kBatch));
 }
 
+/// FLOPs of one training step per token: 3 × the forward's (attention at kSeqLen keys and the
+/// feed-forward layers' active FLOPs; the backward pass costs about twice the forward).
+template <class Model>
+double training_flops_per_token(const Model& model) {
+  double forward = 0;
+  for (Index i = 0; i < model.trunk().num_layers(); ++i) {
+    const auto& block = model.trunk().block(i);
+    forward += block.attention().flops_per_token(static_cast<double>(kSeqLen)) +
+               block.ffn().flops_per_token();
+  }
+  return 3.0 * forward;
+}
+
+/// The FP32 FMA peak of the cores training runs on (Eigen::nbThreads() of them, all at once),
+/// measured once per process (benchmarks/fma_peak.hpp).
+double fma_peak_gflops() {
+  static const double peak = moerb_bench::measure_fma_peak_gflops(Eigen::nbThreads());
+  return peak;
+}
+
 void set_parameter_counters(benchmark::State& state, Index parameters) {
   state.counters["params_M"] = static_cast<double>(parameters) / 1e6;
 }
@@ -284,15 +309,23 @@ void BM_TrainStep(benchmark::State& state) {
   timing = {};
   double loss = 0;
   const double faults = minor_page_faults();
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     loss = trainer.run(batch_of(data, step), step, timing);
     ++step;
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["page_faults"] =
       benchmark::Counter(minor_page_faults() - faults, benchmark::Counter::kAvgIterations);
   state.SetItemsProcessed(state.iterations() * kTokensPerStep);
   state.counters["tokens_per_s"] = benchmark::Counter(
       static_cast<double>(kTokensPerStep), benchmark::Counter::kIsIterationInvariantRate);
+  const double step_gflop = training_flops_per_token(model) * kTokensPerStep / 1e9;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(step_gflop, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_fraction"] =
+      step_gflop * static_cast<double>(state.iterations()) / seconds / fma_peak_gflops();
   set_milliseconds_per_step(state, "ms_zero_grad", timing.zero_grad);
   set_milliseconds_per_step(state, "ms_accumulate", timing.accumulate);
   set_milliseconds_per_step(state, "ms_clip", timing.clip);
