@@ -1,8 +1,11 @@
 // Tests for include/moerb/train/grad_clip.hpp
+#include <omp.h>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <limits>
+#include <string_view>
 
+#include "moerb/core/rng.hpp"
 #include "moerb/train/grad_clip.hpp"
 #include "train/toy_model.hpp"
 
@@ -47,23 +50,65 @@ BOOST_AUTO_TEST_CASE(frozen_parameters_are_not_counted) {
   BOOST_TEST(global_grad_norm(m) == 0.0);
 }
 
-BOOST_AUTO_TEST_CASE(norm_sums_in_visiting_order_in_double) {
+BOOST_AUTO_TEST_CASE(norm_sums_in_a_fixed_order_in_double) {
   ToyModel<double> m;
   moerb::test::fill_toy(m);
-  double sum = 0.0;
-  for (moerb::Index i = 0; i < m.weight.grad.size(); ++i) {
-    sum += m.weight.grad.data()[i] * m.weight.grad.data()[i];
-  }
-  for (moerb::Index i = 0; i < m.bias.grad.size(); ++i) {
-    sum += m.bias.grad.data()[i] * m.bias.grad.data()[i];
-  }
+  // The documented order: per gradient, entries into 8 interleaved accumulators added in lane order
+  // (the toy's gradients are shorter than one chunk), then the gradients in visiting order.
+  const auto lanes = [](const moerb::Matrix<double>& g) {
+    double lane[8] = {};
+    for (moerb::Index i = 0; i < g.size(); ++i) lane[i % 8] += g.data()[i] * g.data()[i];
+    double s = 0.0;
+    for (const double v : lane) s += v;
+    return s;
+  };
+  const double sum = lanes(m.weight.grad) + lanes(m.bias.grad);
   BOOST_TEST(global_grad_norm(m) == std::sqrt(sum));  // bit-identical
+  BOOST_TEST(global_grad_norm(m) == global_grad_norm(m));
 
   // Float gradients are squared and summed in double: 1e20² overflows float, not double.
   ToyModel<float> f;
   f.weight.grad(0, 0) = 3e20f;
   f.bias.grad(0, 0) = 4e20f;
   BOOST_TEST(std::abs(global_grad_norm(f) - 5e20) <= 5e20 * 1e-7);
+}
+
+// Gradients longer than a chunk: the chunk sums on threads give the same bits for any thread
+// count, and the value is the L2 norm to rounding.
+struct BigGradModel {
+  moerb::Parameter<float> a, b;
+  template <class V>
+  void visit_parameters(V&& v, std::string_view) {
+    v(std::string_view("a"), a);
+    v(std::string_view("b"), b);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(chunked_norm_does_not_depend_on_the_thread_count) {
+  BigGradModel big;
+  big.a.value.resize(300, 200);
+  big.a.grad.resize(300, 200);
+  big.b.value.resize(1, 70001);
+  big.b.grad.resize(1, 70001);
+  moerb::Rng rng(3);
+  double reference = 0.0;
+  for (moerb::Parameter<float>* p : {&big.a, &big.b}) {
+    for (moerb::Index i = 0; i < p->grad.size(); ++i) {
+      p->grad.data()[i] = static_cast<float>(rng.uniform(-1.0, 1.0));
+      reference += static_cast<double>(p->grad.data()[i]) * p->grad.data()[i];
+    }
+  }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const double one = global_grad_norm(big);
+  omp_set_num_threads(2);
+  const double two = global_grad_norm(big);
+  omp_set_num_threads(3);
+  const double three = global_grad_norm(big);
+  omp_set_num_threads(saved);
+  BOOST_TEST(one == two);  // bit-identical
+  BOOST_TEST(one == three);
+  BOOST_TEST(std::abs(one - std::sqrt(reference)) <= 1e-12 * std::sqrt(reference));
 }
 
 BOOST_AUTO_TEST_CASE(clip_scales_by_max_norm_over_norm_plus_epsilon) {
