@@ -18,6 +18,7 @@
 #include "moerb/models/generation.hpp"
 #include "moerb/models/token_batch.hpp"
 #include "moerb/text/word_tokenizer.hpp"
+#include "attacks/lm_testing.hpp"
 #include "support/gradcheck.hpp"
 #include "support/model_testing.hpp"
 
@@ -32,35 +33,12 @@ using DenseLM = DecoderLM<TestDense<double>>;
 
 namespace {
 
-/// A tiny DecoderLM in double (vocabulary 13: ids 7-12 are the non-special ones) whose parameters
-/// are pushed away from their small initial values.
-template <class FFN>
-DecoderLM<FFN> tiny_lm(const FeedForwardSpec<FFN>& spec, std::uint64_t seed) {
-  typename DecoderLM<FFN>::Options o;
-  o.transformer = tiny_config();
-  o.transformer.num_segments = 0;
-  DecoderLM<FFN> lm(o, spec);
-  Rng rng(seed);
-  lm.initialize(rng);
-  Rng noise(seed + 1);
-  lm.visit_parameters(
-      [&](std::string_view, Parameter<double>& p) {
-        for (Index i = 0; i < p.value.size(); ++i) p.value.data()[i] += noise.uniform(-0.4, 0.4);
-      },
-      "");
-  return lm;
-}
-
+// The tiny LMs (attacks/lm_testing.hpp): vocabulary 13, ids 7-12 are the non-special ones.
 MoELM tiny_moe(std::uint64_t seed, bool aux_losses = true) {
-  auto spec = tiny_moe_spec<double>(tiny_config());
-  if (!aux_losses) {
-    spec.router.load_balancing_weight = 0;
-    spec.router.z_loss_weight = 0;
-  }
-  return tiny_lm(spec, seed);
+  return perturbed_tiny_lm(tiny_lm_moe_spec(aux_losses), seed);
 }
 DenseLM tiny_dense(std::uint64_t seed) {
-  return tiny_lm(tiny_dense_spec<double>(tiny_config()), seed);
+  return perturbed_tiny_lm(tiny_dense_spec<double>(tiny_config()), seed);
 }
 
 /// A victim that is not a moerb model: it wraps one and counts what the attack asks of it.

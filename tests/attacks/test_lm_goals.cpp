@@ -15,6 +15,7 @@
 #include "moerb/models/generation.hpp"
 #include "moerb/models/token_batch.hpp"
 #include "moerb/text/word_tokenizer.hpp"
+#include "attacks/lm_testing.hpp"
 #include "support/gradcheck.hpp"
 #include "support/model_testing.hpp"
 
@@ -26,34 +27,6 @@ using namespace moerb::test;
 using Ids = std::vector<std::int32_t>;
 
 namespace {
-
-/// A tiny DecoderLM in double whose parameters are pushed away from their small initial values,
-/// so that its logits differ clearly between tokens.
-template <class FFN>
-DecoderLM<FFN> tiny_lm(const FeedForwardSpec<FFN>& spec, std::uint64_t seed) {
-  typename DecoderLM<FFN>::Options o;
-  o.transformer = tiny_config();
-  o.transformer.num_segments = 0;
-  DecoderLM<FFN> lm(o, spec);
-  Rng rng(seed);
-  lm.initialize(rng);
-  Rng noise(seed + 1);
-  lm.visit_parameters(
-      [&](std::string_view, Parameter<double>& p) {
-        for (Index i = 0; i < p.value.size(); ++i) p.value.data()[i] += noise.uniform(-0.4, 0.4);
-      },
-      "");
-  return lm;
-}
-
-FeedForwardSpec<TestMoE<double>> moe_spec(bool aux_losses) {
-  auto spec = tiny_moe_spec<double>(tiny_config());
-  if (!aux_losses) {
-    spec.router.load_balancing_weight = 0;
-    spec.router.z_loss_weight = 0;
-  }
-  return spec;
-}
 
 /// −(1/n) Σ_j log softmax(logits of row p−1+j)[y_j] from a forward of prefix + the whole target.
 template <class LM>
@@ -167,7 +140,7 @@ static_assert(!WhiteBoxLanguageModelVictim<BigramLM>);  // black-box: it can onl
 BOOST_AUTO_TEST_SUITE(lm_goals)
 
 BOOST_AUTO_TEST_CASE(losses_equal_the_nll_computed_from_the_logits_in_one_forward) {
-  auto lm = tiny_lm(moe_spec(true), 3);
+  auto lm = perturbed_tiny_lm(tiny_lm_moe_spec(true), 3);
   const Ids target{8, 11, 10};
   const std::vector<Ids> prefixes{{5, 9, 7}, {5}, {5, 12, 12, 7, 9, 8}};
   const TargetContinuationGoal goal(target, 1.0);
@@ -193,17 +166,17 @@ BOOST_AUTO_TEST_CASE(losses_equal_the_nll_computed_from_the_logits_in_one_forwar
 
 BOOST_AUTO_TEST_CASE(embedding_gradient_matches_central_differences) {
   // Without router aux losses the gradient is exactly ∂NLL/∂E ...
-  auto moe = tiny_lm(moe_spec(false), 5);
+  auto moe = perturbed_tiny_lm(tiny_lm_moe_spec(false), 5);
   check_embedding_gradient(moe, false);
-  auto dense = tiny_lm(tiny_dense_spec<double>(tiny_config()), 6);
+  auto dense = perturbed_tiny_lm(tiny_dense_spec<double>(tiny_config()), 6);
   check_embedding_gradient(dense, false);
   // ... and with them it is ∂(NLL + aux_loss)/∂E, as the file comment says.
-  auto moe_aux = tiny_lm(moe_spec(true), 5);
+  auto moe_aux = perturbed_tiny_lm(tiny_lm_moe_spec(true), 5);
   check_embedding_gradient(moe_aux, true);
 }
 
 BOOST_AUTO_TEST_CASE(parameter_gradients_are_zeroed_or_accumulated_and_values_kept) {
-  auto lm = tiny_lm(moe_spec(true), 7);
+  auto lm = perturbed_tiny_lm(tiny_lm_moe_spec(true), 7);
   const auto snapshot = [&] {
     std::vector<Matrix<double>> values, grads;
     lm.visit_parameters(
@@ -233,7 +206,7 @@ BOOST_AUTO_TEST_CASE(parameter_gradients_are_zeroed_or_accumulated_and_values_ke
 }
 
 BOOST_AUTO_TEST_CASE(target_continuation_succeeds_below_the_threshold) {
-  auto lm = tiny_lm(moe_spec(true), 3);
+  auto lm = perturbed_tiny_lm(tiny_lm_moe_spec(true), 3);
   const Ids prefix{5, 9};
   const TargetContinuationGoal goal(Ids{8, 11}, 2.0);
   const double loss = goal.loss(lm, std::span<const std::int32_t>(prefix));
@@ -278,7 +251,7 @@ BOOST_AUTO_TEST_CASE(non_refusal_succeeds_iff_the_decoded_response_is_not_a_refu
 }
 
 BOOST_AUTO_TEST_CASE(non_refusal_decodes_decoder_lm_generation) {
-  auto lm = tiny_lm(tiny_dense_spec<double>(tiny_config()), 9);
+  auto lm = perturbed_tiny_lm(tiny_dense_spec<double>(tiny_config()), 9);
   // 6 words + the 7 special tokens = tiny_config's vocabulary of 13.
   const WordTokenizer tokenizer =
       WordTokenizer::train(std::vector<std::string>{"i am sorry sure here is"});
@@ -306,7 +279,7 @@ BOOST_AUTO_TEST_CASE(non_refusal_decodes_decoder_lm_generation) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_throws) {
-  auto lm = tiny_lm(moe_spec(true), 3);
+  auto lm = perturbed_tiny_lm(tiny_lm_moe_spec(true), 3);
   BOOST_CHECK_THROW(TargetNLL(Ids{}), error);
   BOOST_CHECK_THROW(TargetContinuationGoal(Ids{}, 1.0), error);
   BOOST_CHECK_THROW(TargetContinuationGoal(Ids{8}, 0.0), error);
