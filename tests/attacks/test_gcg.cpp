@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attacks/lm_testing.hpp"
 #include "moerb/attacks/attack_result.hpp"
 #include "moerb/attacks/lm_goals.hpp"
 #include "moerb/core/parameter.hpp"
@@ -18,7 +19,6 @@
 #include "moerb/models/generation.hpp"
 #include "moerb/models/token_batch.hpp"
 #include "moerb/text/word_tokenizer.hpp"
-#include "attacks/lm_testing.hpp"
 #include "support/gradcheck.hpp"
 #include "support/model_testing.hpp"
 

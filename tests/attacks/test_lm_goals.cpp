@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attacks/lm_testing.hpp"
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/rng.hpp"
 #include "moerb/metrics/safety.hpp"
@@ -15,7 +16,6 @@
 #include "moerb/models/generation.hpp"
 #include "moerb/models/token_batch.hpp"
 #include "moerb/text/word_tokenizer.hpp"
-#include "attacks/lm_testing.hpp"
 #include "support/gradcheck.hpp"
 #include "support/model_testing.hpp"
 
