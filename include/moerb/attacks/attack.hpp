@@ -33,6 +33,7 @@
 #include "moerb/attacks/attack_result.hpp"
 #include "moerb/attacks/attacked_text.hpp"
 #include "moerb/attacks/constraint.hpp"
+#include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/goal.hpp"
 #include "moerb/attacks/search.hpp"
 #include "moerb/attacks/transformation.hpp"
@@ -61,12 +62,6 @@ struct AttackOptions {
 };
 
 namespace detail::attacks {
-
-using Clock = std::chrono::steady_clock;
-
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 inline void check_options(const AttackOptions& o) {
   MOERB_REQUIRE(o.query_budget >= 0, "AttackOptions: query_budget = ", o.query_budget,

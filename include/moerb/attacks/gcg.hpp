@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "moerb/attacks/attack_result.hpp"
+#include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_gradient.hpp"
 #include "moerb/attacks/lm_goals.hpp"
 #include "moerb/attacks/victim.hpp"
@@ -127,7 +128,7 @@ struct GCGResult {
 
 namespace detail::lm_attacks {
 
-using Clock = std::chrono::steady_clock;
+using detail::attacks::Clock;
 
 /// Runs f() and adds its wall time to `seconds`.
 template <class F>
@@ -135,7 +136,7 @@ decltype(auto) timed(double& seconds, F&& f) {
   struct Add {
     double& s;
     Clock::time_point start = Clock::now();
-    ~Add() { s += std::chrono::duration<double>(Clock::now() - start).count(); }
+    ~Add() { s += detail::attacks::seconds_since(start); }
   } add{seconds};
   return f();
 }
@@ -221,8 +222,7 @@ requires LanguageModelGoal<Goal, V>
   const auto finish = [&](AttackStatus status) {
     result.status = status;
     assemble(result.suffix, result.adversarial_prompt);
-    result.seconds =
-        std::chrono::duration<double>(detail::lm_attacks::Clock::now() - start).count();
+    result.seconds = detail::attacks::seconds_since(start);
     return result;
   };
   const auto check = [&](std::span<const std::int32_t> ids, double loss) {

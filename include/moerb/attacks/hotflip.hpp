@@ -46,6 +46,7 @@
 
 #include "moerb/attacks/attack_result.hpp"
 #include "moerb/attacks/attacked_text.hpp"
+#include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_gradient.hpp"
 #include "moerb/attacks/victim.hpp"
 #include "moerb/core/error.hpp"
@@ -139,11 +140,8 @@ template <FloatingScalar S>
 
 namespace detail::hotflip {
 
-using Clock = std::chrono::steady_clock;
-
-inline double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using detail::attacks::Clock;
+using detail::attacks::seconds_since;
 
 struct BeamEntry {
   std::vector<std::int32_t> ids;

@@ -66,6 +66,7 @@
 #include <utility>
 #include <vector>
 
+#include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_pgd.hpp"
 #include "moerb/attacks/victim.hpp"
 #include "moerb/core/context.hpp"
@@ -471,9 +472,7 @@ void fill_report(RouterAttackReport& report, const Measured<Model>& clean,
   report.random_accuracy = random.accuracy;
 }
 
-inline double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using detail::attacks::seconds_since;
 
 /// Replaces the ids of `batch` (same layout) by `ids`.
 inline TokenBatch with_ids(const TokenBatch& batch, std::vector<std::int32_t> ids) {
