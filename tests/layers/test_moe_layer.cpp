@@ -788,6 +788,38 @@ BOOST_AUTO_TEST_CASE(router_logits_gradient_rejects_bad_input) {
   BOOST_CHECK_EXCEPTION(moe.add_router_logits_gradient(C), error, message_has({"random"}));
 }
 
+// detail::for_each_expert (layers/detail/dispatch.hpp): every expert exactly once, on several
+// threads the most loaded first (ties by index), an exception from one expert rethrown after the
+// loop, and the order scratch buffer reused.
+BOOST_AUTO_TEST_CASE(for_each_expert_runs_every_expert_once_most_loaded_first) {
+  const std::vector<Index> rows = {3, 9, 0, 9, 5, 1};
+  const auto E = static_cast<Index>(rows.size());
+  const auto load = [&](Index e) { return rows[static_cast<std::size_t>(e)]; };
+  const int threads = Eigen::nbThreads();
+  for (int t : {1, 2}) {
+    Eigen::setNbThreads(t);
+    std::vector<Index> order;
+    std::vector<std::atomic<int>> visits(rows.size());
+    moerb::detail::for_each_expert(
+        E, load, order, [&](Index e) { visits[static_cast<std::size_t>(e)].fetch_add(1); });
+    BOOST_TEST_CONTEXT("threads " << t) {
+      for (const auto& v : visits) BOOST_TEST(v.load() == 1);
+#ifdef _OPENMP
+      if (t > 1) {
+        const std::vector<Index> expected = {1, 3, 4, 0, 5, 2};
+        BOOST_TEST(order == expected, boost::test_tools::per_element());
+      }
+#endif
+      BOOST_CHECK_THROW(moerb::detail::for_each_expert(E, load, order,
+                                                       [&](Index e) {
+                                                         if (e == 4) throw std::runtime_error("e4");
+                                                       }),
+                        std::runtime_error);
+    }
+  }
+  Eigen::setNbThreads(threads);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace moerb_test_layers_moe_layer

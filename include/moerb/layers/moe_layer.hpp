@@ -267,10 +267,7 @@ class MoELayer {
     detail::for_each_row(
         A, d_in, [&](Index a) { x_disp.row(a) = x.row(r.token[static_cast<std::size_t>(a)]); });
     auto out_disp = out_disp_.rows(A, d_out);
-    detail::for_each_expert(num_experts(), [&](Index e) {
-      const Index b = r.begin(e);
-      const Index n = r.end(e) - b;
-      if (n == 0) return;
+    for_each_busy_expert(r, [&](Index e, Index b, Index n) {
       experts_[static_cast<std::size_t>(e)].forward(
           x_disp.middleRows(b, n), out_disp.middleRows(b, n),
           ctx.with_rng(ctx.rng.split(rng_tag::expert_base + static_cast<std::uint64_t>(e))));
@@ -356,10 +353,7 @@ class MoELayer {
 
     auto x_disp = x_disp_.view(A);
     auto d_in_disp = d_in_disp_.rows(A, d_in);
-    detail::for_each_expert(num_experts(), [&](Index e) {
-      const Index b = r.begin(e);
-      const Index n = r.end(e) - b;
-      if (n == 0) return;
+    for_each_busy_expert(r, [&](Index e, Index b, Index n) {
       experts_[static_cast<std::size_t>(e)].backward(
           x_disp.middleRows(b, n), d_out_disp.middleRows(b, n), d_in_disp.middleRows(b, n));
     });
@@ -460,6 +454,20 @@ class MoELayer {
   std::vector<X> shared_;
   Index router_parameters_ = 0, expert_parameters_ = 0, shared_parameters_ = 0;
 
+  /// f(e, begin, rows) for every expert with tokens in r, over detail::for_each_expert (most
+  /// loaded first on several threads); expert e owns rows [begin, begin + rows) of the dispatch
+  /// buffers.
+  template <class F>
+  void for_each_busy_expert(const Routing<Scalar>& r, F&& f) {
+    detail::for_each_expert(
+        num_experts(), [&](Index e) { return r.end(e) - r.begin(e); }, expert_order_,
+        [&](Index e) {
+          const Index b = r.begin(e);
+          const Index n = r.end(e) - b;
+          if (n > 0) f(e, b, n);
+        });
+  }
+
   // State of the last forward, kept for backward.
   bool has_forward_ = false;
   bool last_random_ = false;  // the last forward used random_ instead of router_
@@ -467,6 +475,7 @@ class MoELayer {
   RoutingPtr routing_ptr_;
   std::optional<RandomRouter<Scalar>> random_;
   detail::TokenIndex index_;
+  std::vector<Index> expert_order_;  // scratch: experts, most loaded first (for_each_expert)
   detail::RowBuffer<Scalar> x_disp_, out_disp_;  // A × d_in, A × d_out, grouped by expert
   detail::RowBuffer<Scalar> shared_out_tmp_;     // T × d_out, shared experts after the first
   Matrix<Scalar> y_;
