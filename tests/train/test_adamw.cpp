@@ -216,6 +216,51 @@ BOOST_AUTO_TEST_CASE(float_model_follows_the_double_trajectory_to_float_rounding
   BOOST_TEST(moerb::test::max_abs_diff(wf, md.weight.value) <= 1e-6);
 }
 
+// MomentPrecision::parameter keeps a float model's moments in float (torch.optim.AdamW's way): the
+// trajectory stays within float rounding of the double-moment one, and the state is float only.
+BOOST_AUTO_TEST_CASE(float_moments_follow_the_double_moment_trajectory_to_float_rounding) {
+  ToyModel<float> with_double, with_float;
+  moerb::test::fill_toy(with_double);
+  with_float = with_double;
+  AdamW od;
+  AdamW::Options options;
+  options.moments = moerb::MomentPrecision::parameter;
+  AdamW of(options);
+  for (int k = 0; k < 20; ++k) {
+    const double lr = 0.01 * (1 + k % 3);
+    with_double.weight.grad.setConstant(static_cast<float>(0.3 - 0.07 * k));
+    with_double.bias.grad.setConstant(static_cast<float>(-0.2 + 0.05 * k));
+    with_float.weight.grad = with_double.weight.grad;
+    with_float.bias.grad = with_double.bias.grad;
+    od.step(with_double, lr);
+    of.step(with_float, lr);
+  }
+  const Matrix<double> a = with_float.weight.value.cast<double>();
+  const Matrix<double> b = with_double.weight.value.cast<double>();
+  BOOST_TEST(moerb::test::max_abs_diff(a, b) <= 1e-5);
+  BOOST_TEST(moerb::test::max_abs_diff(a, b) > 0.0);  // the float arithmetic did run
+  const auto& state = *of.state("weight");
+  BOOST_TEST(state.exp_avg.size() == 0);
+  BOOST_TEST(state.exp_avg_float.size() == with_float.weight.value.size());
+  BOOST_TEST(state.exp_avg_sq_float.size() == with_float.weight.value.size());
+}
+
+// A double model keeps double moments whatever the option says: its scalar is the parameter's.
+BOOST_AUTO_TEST_CASE(parameter_precision_moments_of_a_double_model_are_double) {
+  ToyModel<double> a, b;
+  moerb::test::fill_toy(a);
+  b = a;
+  AdamW::Options options;
+  options.moments = moerb::MomentPrecision::parameter;
+  AdamW oa, ob(options);
+  for (int k = 0; k < 3; ++k) {
+    oa.step(a, 0.01);
+    ob.step(b, 0.01);
+  }
+  BOOST_TEST((a.weight.value.array() == b.weight.value.array()).all());
+  BOOST_TEST(ob.state("weight")->exp_avg_float.size() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(steady_state_steps_do_not_allocate) {
   ToyModel<double> m;
   moerb::test::fill_toy(m);
@@ -235,10 +280,12 @@ BOOST_AUTO_TEST_CASE(large_tensors_update_bit_identically_for_any_thread_count) 
   for (Index i = 0; i < start.w.size(); ++i) {
     start.w.value.data()[i] = static_cast<float>(rng.uniform(-1.0, 1.0));
   }
-  auto run = [&](int threads) {
+  auto run = [&](int threads, moerb::MomentPrecision moments) {
     omp_set_num_threads(threads);
     BigModel m = start;
-    AdamW opt;
+    AdamW::Options options;
+    options.moments = moments;
+    AdamW opt(options);
     moerb::Rng grads(11);
     for (int k = 0; k < 3; ++k) {
       for (Index i = 0; i < m.w.size(); ++i) {
@@ -249,14 +296,19 @@ BOOST_AUTO_TEST_CASE(large_tensors_update_bit_identically_for_any_thread_count) 
     return m.w.value;
   };
   const int saved = omp_get_max_threads();
-  const Matrix<float> one = run(1);
-  const Matrix<float> two = run(2);
-  const Matrix<float> three = run(3);
+  for (const auto moments :
+       {moerb::MomentPrecision::double_precision, moerb::MomentPrecision::parameter}) {
+    BOOST_TEST_CONTEXT("moments " << static_cast<int>(moments)) {
+      const Matrix<float> one = run(1, moments);
+      const Matrix<float> two = run(2, moments);
+      const Matrix<float> three = run(3, moments);
+      BOOST_TEST((one.array() == two.array()).all());
+      BOOST_TEST((one.array() == three.array()).all());
+      // And the parameters did move (the update is not skipped for large tensors).
+      BOOST_TEST((one.array() != start.w.value.array()).count() > one.size() / 2);
+    }
+  }
   omp_set_num_threads(saved);
-  BOOST_TEST((one.array() == two.array()).all());
-  BOOST_TEST((one.array() == three.array()).all());
-  // And the parameters did move (the update is not skipped for large tensors).
-  BOOST_TEST((one.array() != start.w.value.array()).count() > one.size() / 2);
 }
 
 BOOST_AUTO_TEST_CASE(shape_change_of_a_name_is_an_error) {

@@ -16,6 +16,7 @@
 #include "moerb/core/parameter.hpp"
 #include "moerb/models/feed_forward.hpp"
 #include "moerb/models/transformer_config.hpp"
+#include "moerb/train/adamw.hpp"
 #include "moerb/train/freelb.hpp"
 #include "moerb/train/lr_schedule.hpp"
 
@@ -47,6 +48,9 @@ struct Recipe {
   double weight_decay = 0.01;
   /// Adam's moment decay rates and ε (Kingma & Ba 2015 defaults).
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  /// Where AdamW keeps its moments: double (the default) or the parameters' scalar, float for a
+  /// float model as in torch.optim.AdamW (half the memory traffic of a step; AdamWUpdate).
+  MomentPrecision adam_moments = MomentPrecision::double_precision;
   /// SGD heavy-ball momentum μ (Polyak 1964; Sutskever et al. 2013).
   double sgd_momentum = 0.9;
   /// Nesterov momentum (Nesterov 1983, in the form of Sutskever et al. 2013).

@@ -363,6 +363,7 @@ class Trainer {
     o.beta1 = recipe_.adam_beta1;
     o.beta2 = recipe_.adam_beta2;
     o.eps = recipe_.adam_eps;
+    o.moments = recipe_.adam_moments;
     o.weight_decay = recipe_.weight_decay;
     o.decay_policy = WeightDecayPolicy::matrices_only;
     return AdamW(o);
