@@ -17,6 +17,7 @@
 #include <chrono>
 
 #include "fma_peak.hpp"
+#include "gemm_engine_context.hpp"
 
 #include "moerb/experts/gated_expert.hpp"
 #include "moerb/layers/dense_ffn.hpp"

@@ -24,6 +24,8 @@
 //                                    GFLOP/s (3 × the forward's active FLOPs per token) and
 //                                    peak_fraction, over the FP32 FMA peak of Eigen::nbThreads()
 //                                    cores measured at start-up (benchmarks/fma_peak.hpp)
+//   BM_TrainStep/<model>_float_moments/workers:W   the same with AdamW's moments in float
+//                                    (Recipe::adam_moments = MomentPrecision::parameter)
 //   BM_TrainerFit<model>/workers:W   Trainer::fit over 8 steps per iteration, replica
 //                                    construction and the optimizer's first-step allocation
 //                                    included; fit_tokens_per_s is fit's own figure (timed after
@@ -38,6 +40,7 @@
 #include <benchmark/benchmark.h>
 
 #include "fma_peak.hpp"
+#include "gemm_engine_context.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -247,6 +250,7 @@ class TrainingStep {
     o.beta1 = r.adam_beta1;
     o.beta2 = r.adam_beta2;
     o.eps = r.adam_eps;
+    o.moments = r.adam_moments;
     o.weight_decay = r.weight_decay;
     o.decay_policy = moerb::WeightDecayPolicy::matrices_only;
     return o;
@@ -296,9 +300,10 @@ void set_milliseconds_per_step(benchmark::State& state, const char* name, double
 }
 
 // Args: workers.
-template <auto MakeModel>
+template <auto MakeModel, moerb::MomentPrecision Moments = moerb::MomentPrecision::double_precision>
 void BM_TrainStep(benchmark::State& state) {
-  const moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  r.adam_moments = Moments;
   auto model = MakeModel(r);
   const auto data = synthetic_examples();
   TrainingStep<decltype(model)> trainer(model, r);
@@ -439,6 +444,13 @@ void single(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_TrainStep<kMoE>)->Name("BM_TrainStep/moe")->Apply(workers_1_and_2);
 BENCHMARK(BM_TrainStep<kDenseActive>)->Name("BM_TrainStep/dense_active")->Apply(workers_1_and_2);
 BENCHMARK(BM_TrainStep<kDenseTotal>)->Name("BM_TrainStep/dense_total")->Apply(workers_1_and_2);
+// AdamW with float moments (MomentPrecision::parameter, torch's precision) instead of double.
+BENCHMARK(BM_TrainStep<kMoE, moerb::MomentPrecision::parameter>)
+    ->Name("BM_TrainStep/moe_float_moments")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kDenseActive, moerb::MomentPrecision::parameter>)
+    ->Name("BM_TrainStep/dense_active_float_moments")
+    ->Apply(workers_1_and_2);
 BENCHMARK(BM_TrainerFit<kMoE>)->Name("BM_TrainerFit/moe")->Apply(workers_1_and_2);
 BENCHMARK(BM_TrainerFit<kDenseActive>)->Name("BM_TrainerFit/dense_active")->Apply(workers_1_and_2);
 BENCHMARK(BM_StepPhases<kMoE>)->Name("BM_StepPhases/moe")->Apply(single);

@@ -8,10 +8,11 @@ MOERB_BUILD_ROOT="${MOERB_BUILD_ROOT:-${MOERB_ROOT}/build}"
 
 # Debian 12 packages needed to configure and build everything (tests, examples, benchmarks) with GCC
 # and clang (clang's OpenMP runtime and sanitizer/libFuzzer runtimes; llvm-symbolizer for readable
-# sanitizer reports), plus ccache; CLI11 parses the examples' command lines.
+# sanitizer reports), plus ccache; CLI11 parses the examples' command lines; OpenBLAS's OpenMP build
+# is the engine of moerb::blas (cmake/MoerbBlas.cmake), on which CI runs the GCC test tree.
 MOERB_DEBIAN_PACKAGES=(cmake ninja-build g++ clang libomp-14-dev libclang-rt-14-dev llvm-14 ccache
                        libeigen3-dev libxsimd-dev xtl-dev libboost-test-dev libbenchmark-dev
-                       nlohmann-json3-dev libcli11-dev wordnet-base)
+                       nlohmann-json3-dev libcli11-dev wordnet-base libopenblas-openmp-dev)
 
 # Extra -D arguments for every configure (set by moerb_use_ccache and the scripts).
 MOERB_CMAKE_ARGS=()

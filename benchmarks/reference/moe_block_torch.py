@@ -7,10 +7,12 @@ SwiGLU expert (w_out(silu(x·w_gate) * x·w_up)) and scatter-add the weighted ou
 count as moerb's benchmark, so the two GFLOP/s figures compare like with like.
 
 Run with Debian's python3-torch (OpenBLAS):  /usr/bin/python3 benchmarks/reference/moe_block_torch.py
-Options: --threads N (torch's OpenMP pool, default 1: Debian's torch runs GEMMs in OpenBLAS's own
-pthread pool on all cores whatever this says, and a second pool of 2 OpenMP threads oversubscribes a
-2-core machine, which makes the block 2.6x slower there), --tokens, --d-model, --d-ff, --experts, --k, --repeats,
---sweep (E, k and T sweeps as in benchmarks/RESULTS.md), --dense (a dense SwiGLU FFN at equal active params).
+Options: --threads N (torch's OpenMP pool, default 1: with libopenblas0-pthread, Debian's torch runs
+GEMMs in OpenBLAS's own pool on all cores whatever this says, and a second pool of 2 OpenMP threads
+oversubscribes a 2-core machine, which makes the block 2.6x slower there; with libopenblas0-openmp,
+GEMMs share torch's OpenMP pool, so try 1 and 2; the "BLAS:" line says which build runs),
+--tokens, --d-model, --d-ff, --experts, --k, --repeats, --sweep (E, k and T sweeps as in
+benchmarks/RESULTS.md), --dense (a dense SwiGLU FFN at equal active params).
 """
 import argparse
 import statistics
@@ -18,6 +20,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from openblas_info import openblas_info
 
 
 class SwiGLUExpert(torch.nn.Module):
@@ -115,6 +119,8 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32", flush=True)
+    torch.zeros(8, 8) @ torch.zeros(8, 8)  # loads the BLAS
+    print(f"BLAS: {openblas_info()}", flush=True)
     bench(a.tokens, a.d_model, a.d_ff, a.experts, a.k, a.repeats)
     if a.dense:
         bench(a.tokens, a.d_model, a.d_ff, a.experts, a.k, a.repeats, dense=True)

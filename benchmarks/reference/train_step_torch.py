@@ -26,8 +26,10 @@ backward, clipping and the optimizer separately.
 parameter layout, packed sequences with padded batched attention) with the same hyper-parameters.
 
 Threads: Debian's torch runs element-wise ops on an OpenMP pool (torch.set_num_threads) and GEMMs
-in OpenBLAS's own pthread pool (libopenblas0-pthread, OPENBLAS_NUM_THREADS, default: all cores),
-which set_num_threads does not change. With --threads 2 on a 2-core machine the spinning OpenMP
+in OpenBLAS, whose build the alternatives system picks (the report's "BLAS:" line says which).
+With libopenblas0-pthread, GEMMs run in OpenBLAS's own pool (OPENBLAS_NUM_THREADS, default: all
+cores), which set_num_threads does not change; with libopenblas0-openmp (what scripts/common.sh
+installs for moerb::blas) they share torch's OpenMP pool. With --threads 2 on a 2-core machine the spinning OpenMP
 threads and OpenBLAS's threads compete for the cores; --threads 1 (GEMMs still on 2 OpenBLAS
 threads) or OMP_WAIT_POLICY=PASSIVE is much faster there, and OPENBLAS_NUM_THREADS=1 --threads 1
 gives a true single-core run (benchmarks/RESULTS.md, "Training throughput (issue 3)").
@@ -42,6 +44,8 @@ import sys
 import time
 
 import torch
+
+from openblas_info import openblas_info
 import torch.nn.functional as F
 from torch import nn
 
@@ -285,6 +289,8 @@ def main():
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32, "
           f"batch {BATCH} x {SEQ_LEN} tokens, foreach={a.foreach}", flush=True)
+    torch.zeros(8, 8) @ torch.zeros(8, 8)  # loads the BLAS
+    print(f"BLAS: {openblas_info()}", flush=True)
     for kind in a.models.split(","):
         bench(kind, a.impl, a)
 

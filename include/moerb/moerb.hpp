@@ -7,6 +7,7 @@
 // core: array types, errors and argument checks, random numbers, parameters, forward context
 #include "moerb/core/context.hpp"
 #include "moerb/core/error.hpp"
+#include "moerb/core/gemm_engine.hpp"
 #include "moerb/core/parameter.hpp"
 #include "moerb/core/rng.hpp"
 #include "moerb/core/types.hpp"

@@ -1,6 +1,7 @@
 // A downstream program: it sees moerb only through the installed package (or add_subdirectory).
 #include <moerb/moerb.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -63,7 +64,30 @@ int main() {
   const double a = second_unit_sum(11), b = second_unit_sum(11);
   check(a == b && std::isfinite(a), "same seed, same numbers across translation units");
 
+  // The GEMM engine the target chose: moerb::blas (MOERB_CONSUMER_EXPECT_BLAS) or Eigen's kernels.
+  // A product large enough for a GEMM kernel (BLAS's sgemm with moerb::blas), against a plain loop.
+  moerb::Matrix<float> p(40, 30), q(30, 20), pq(40, 20);
+  for (moerb::Index i = 0; i < p.size(); ++i) p.data()[i] = static_cast<float>(rng.normal());
+  for (moerb::Index i = 0; i < q.size(); ++i) q.data()[i] = static_cast<float>(rng.normal());
+  pq.noalias() = p * q;
+  double worst = 0;
+  for (moerb::Index i = 0; i < pq.rows(); ++i) {
+    for (moerb::Index j = 0; j < pq.cols(); ++j) {
+      double sum = 0;
+      for (moerb::Index k = 0; k < p.cols(); ++k) sum += double(p(i, k)) * double(q(k, j));
+      worst = std::max(worst, std::abs(sum - double(pq(i, j))));
+    }
+  }
+  check(worst < 1e-4, "a 40x30 by 30x20 product");
+#ifdef MOERB_CONSUMER_EXPECT_BLAS
+  check(std::string(moerb::gemm_engine_name()) == "BLAS", "moerb::blas gives the BLAS engine");
+  check(moerb::gemm_engine_threading() == "OpenMP",
+        "moerb::blas found OpenBLAS's OpenMP build (" + moerb::gemm_engine_description() + ")");
+#else
+  check(std::string(moerb::gemm_engine_name()) == "Eigen", "moerb::moerb gives Eigen's kernels");
+#endif
   if (failures != 0) return 1;
-  std::cout << "moerb consumer OK (" << w.size() << " parameters initialised, sum " << a << ")\n";
+  std::cout << "moerb consumer OK (" << w.size() << " parameters initialised, sum " << a
+            << "; GEMM engine " << moerb::gemm_engine_description() << ")\n";
   return 0;
 }
