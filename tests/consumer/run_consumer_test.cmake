@@ -132,8 +132,5 @@ step("run consumer (add_subdirectory)" "${build_sub}/bin/moerb_consumer")
 string(STRIP "${step_output}" out)
 message(STATUS "packaging/consumer: ${out}")
 step("run io consumer (add_subdirectory)" "${build_sub}/bin/moerb_consumer_io")
-if(EXISTS "${build_sub}/bin/moerb_consumer_blas")
-  step("run BLAS-engine consumer (add_subdirectory)" "${build_sub}/bin/moerb_consumer_blas")
-endif()
 
 message(STATUS "packaging/consumer: PASSED (install + find_package, add_subdirectory)")

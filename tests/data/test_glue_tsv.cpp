@@ -135,6 +135,12 @@ BOOST_AUTO_TEST_CASE(malformed_lines_name_file_and_line) {
   const auto range = dir.write("range.tsv", "sentence\tlabel\nbad\t2\n");
   BOOST_CHECK_EXCEPTION((void)moerb::read_glue_tsv(range, GlueTsvFields::sst2()), moerb::error,
                         message_has({range.string() + ":2:", "label '2'"}));
+  // Found by fuzz_glue_tsv (corpus/glue_tsv/regression-nul): a NUL byte in a text is bad input.
+  const auto nul = dir.write("nul.tsv", std::string("index\tquestion\tsentence\tlabel\n"
+                                                    "0\tWhat cam\0into force?\tThe end.\tentailment\n",
+                                                    73));
+  BOOST_CHECK_EXCEPTION((void)moerb::read_glue_tsv(nul, GlueTsvFields::qnli()), moerb::error,
+                        message_has({nul.string() + ":2:", "column 'question' holds a NUL byte at byte 9"}));
 }
 
 BOOST_AUTO_TEST_CASE(skip_bad_lines_counts_them) {

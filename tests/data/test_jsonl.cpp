@@ -183,6 +183,23 @@ BOOST_AUTO_TEST_CASE(nul_byte_is_malformed_json) {
   BOOST_TEST(report.skipped == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(escaped_nul_in_a_text_is_a_bad_line) {
+  // JSON can spell a NUL character inside a string as \u0000; a text holding one is bad input,
+  // as a raw NUL is (the same reader helper serves read_advglue).
+  ScratchDir dir;
+  const std::string good = R"({"sentence1": "a", "sentence2": "b", "gold_label": "neutral"})";
+  const std::string bad = R"({"sentence1": "a", "sentence2": "b\u0000c", "gold_label": "neutral"})";
+  const auto file = dir.write("escaped.jsonl", good + "\n" + bad + "\n" + good + "\n");
+  BOOST_CHECK_EXCEPTION(
+      (void)moerb::read_jsonl(file, JsonlFields{}), moerb::error,
+      message_has({file.string() + ":2:", "member 'sentence2' holds a NUL character", "at byte 2"}));
+  ReadOptions options;
+  options.skip_bad_lines = true;
+  ReadReport report;
+  BOOST_TEST(moerb::read_jsonl(file, JsonlFields{}, options, &report).size() == 2u);
+  BOOST_TEST(report.skipped == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(max_examples_stops_early) {
   ScratchDir dir;
   const auto file = dir.write("snli.jsonl", snli_jsonl);

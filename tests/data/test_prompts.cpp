@@ -83,6 +83,10 @@ BOOST_AUTO_TEST_CASE(bad_lines_are_named_with_file_and_line) {
   // Found by fuzz_prompts (corpus/prompts/regression-lone-cr): old Mac line endings.
   BOOST_CHECK_EXCEPTION(read_text("ok\na j\r ke)\r\n"), moerb::error,
                         message_has({"p.txt:2", "carriage return inside the line (column 4)"}));
+  // Found by fuzz_prompts (corpus/prompts/regression-escaped-nul): \u0000 decodes to a NUL byte.
+  BOOST_CHECK_EXCEPTION(read_text("{\"prompt\": \"ok\"}\n{\"prompt\": \"a\\nb \\u0000\"}\n", jsonl()),
+                        moerb::error,
+                        message_has({"p.txt:2", "member 'prompt' holds a NUL character (\\u0000) at byte 5"}));
   BOOST_CHECK_EXCEPTION(read_text("{}", jsonl("")), moerb::error,
                         message_has({"PromptFileOptions::member is empty"}));
 }

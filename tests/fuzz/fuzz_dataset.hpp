@@ -19,8 +19,8 @@ namespace moerb::fuzz {
   return o;
 }
 
-/// Labels in [-1, classes) with their names, the report counting what was returned, the limits of
-/// `options` respected, and the summaries computable.
+/// Texts without NUL characters, labels in [-1, classes) with their names, the report counting
+/// what was returned, the limits of `options` respected, and the summaries computable.
 inline void check_dataset(const TextDataset& d, const ReadOptions& options,
                           const ReadReport& report) {
   MOERB_FUZZ_CHECK(report.read == d.size(), "report.read counts the examples");
@@ -28,6 +28,9 @@ inline void check_dataset(const TextDataset& d, const ReadOptions& options,
   MOERB_FUZZ_CHECK(options.skip_bad_lines || report.skipped == 0, "skipped without skip_bad_lines");
   MOERB_FUZZ_CHECK(report.first_errors.size() <= ReadReport::max_kept_errors, "first_errors");
   for (const TextExample& e : d.examples) {
+    // A NUL character is bad input however the file spells it (raw, or JSON's \u0000).
+    MOERB_FUZZ_CHECK(e.text_a.find('\0') == std::string::npos, "a text holds a NUL character");
+    MOERB_FUZZ_CHECK(e.text_b.find('\0') == std::string::npos, "a text holds a NUL character");
     MOERB_FUZZ_CHECK(e.label >= -1 && e.label < static_cast<std::int32_t>(d.label_names.size()),
                      "label in [-1, classes)");
     if (e.label >= 0) {

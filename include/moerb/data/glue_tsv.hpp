@@ -104,7 +104,7 @@ struct GlueTsvFields {
 
 /// Reads GLUE-style TSV from a stream; `source` names it in messages and becomes the data set's
 /// name. A missing column throws "<source>: no column '<name>' (columns: ...)". A line with the
-/// wrong number of fields or an unknown label throws "<source>:<line>: ..." unless
+/// wrong number of fields, a NUL byte in a text or an unknown label throws "<source>:<line>: ..." unless
 /// options.skip_bad_lines, which skips and counts it in `report`.
 [[nodiscard]] inline TextDataset read_glue_tsv(std::istream& in, std::string source,
                                                const GlueTsvFields& fields,
@@ -145,6 +145,15 @@ struct GlueTsvFields {
     if (row.size() != header.size()) {
       policy.bad_line(detail::concat(where(), ": ", row.size(), " fields, expected ", header.size(),
                                      " (as many as the header)"));
+      continue;
+    }
+    // A NUL byte is bad input in any text (found by fuzz_glue_tsv, corpus/glue_tsv/regression-nul).
+    const auto nul_in = [&](std::size_t col) {
+      return col != none && row[col].find('\0') != std::string::npos;
+    };
+    if (const std::size_t bad = nul_in(col_a) ? col_a : (nul_in(col_b) ? col_b : none); bad != none) {
+      policy.bad_line(detail::concat(where(), ": column '", header[bad], "' holds a NUL byte at byte ",
+                                     row[bad].find('\0') + 1));
       continue;
     }
     TextExample ex;

@@ -75,7 +75,8 @@ struct JsonlFields {
 namespace detail {
 
 /// Reads member `key` of `object` as text: a string, or for ids an integer written in decimal.
-/// Returns an error message (without location) when it is missing or of another type. Json:
+/// Returns an error message (without location) when it is missing, of another type, or a string
+/// holding a NUL character (the escape \u0000). Json:
 /// nlohmann::json or nlohmann::ordered_json.
 template <class Json>
 std::optional<std::string> json_text_member(const Json& object, const std::string& key,
@@ -84,6 +85,10 @@ std::optional<std::string> json_text_member(const Json& object, const std::strin
   if (it == object.end()) return concat("no member '", key, "'");
   if (it->is_string()) {
     out = it->template get<std::string>();
+    // A line holds no raw NUL (its reader checks), but the escape \u0000 decodes to one.
+    if (const std::size_t nul = out.find('\0'); nul != std::string::npos) {
+      return concat("member '", key, "' holds a NUL character (\\u0000) at byte ", nul + 1);
+    }
     return std::nullopt;
   }
   if (allow_integer && it->is_number_integer()) {

@@ -84,6 +84,11 @@ struct PromptFileOptions {
       const std::string& prompt = it->get_ref<const std::string&>();
       MOERB_REQUIRE(!detail::trim(prompt).empty(), "read_prompts: ", where(), ": member '",
                     options.member, "' is empty");
+      // The line holds no raw NUL (checked above), but the escape \u0000 decodes to one.
+      if (const std::size_t nul = prompt.find('\0'); nul != std::string::npos) {
+        throw error(detail::concat("read_prompts: ", where(), ": member '", options.member,
+                                   "' holds a NUL character (\\u0000) at byte ", nul + 1));
+      }
       prompts.push_back(prompt);
     }
     if (options.max_prompts != 0 && prompts.size() == options.max_prompts) break;
