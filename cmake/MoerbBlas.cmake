@@ -8,18 +8,12 @@
 # layer) on all of OpenMP's threads. Its pthread build would start its own pool under every expert.
 # Sets moerb_blas_found and defines the imported target BLAS::BLAS when found.
 macro(moerb_find_blas)
-  set(_moerb_had_vendor FALSE)
   if(DEFINED BLA_VENDOR)
-    set(_moerb_had_vendor TRUE)
-    set(_moerb_vendor "${BLA_VENDOR}")
+    find_package(BLAS QUIET)
   else()
-    set(BLA_VENDOR OpenBLAS)
-  endif()
-  find_package(BLAS QUIET)
-  set(moerb_blas_found ${BLAS_FOUND})
-  if(NOT _moerb_had_vendor)
+    set(BLA_VENDOR OpenBLAS)  # for this call only: the caller's scope is left as it was
+    find_package(BLAS QUIET)
     unset(BLA_VENDOR)
   endif()
-  unset(_moerb_had_vendor)
-  unset(_moerb_vendor)
+  set(moerb_blas_found ${BLAS_FOUND})
 endmacro()
