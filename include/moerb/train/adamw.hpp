@@ -19,6 +19,12 @@
 
 namespace moerb {
 
+/// Where AdamW keeps its moments (see AdamWUpdate).
+enum class MomentPrecision {
+  double_precision,  ///< in double whatever the model's Scalar (the default)
+  parameter,         ///< in the parameter's Scalar (torch.optim.AdamW; float for a float model)
+};
+
 /// The AdamW update policy of Optimizer (optimizer.hpp); `AdamW` runs it over any model exposing
 /// `visit_parameters(visitor, prefix)`.
 ///
@@ -43,18 +49,13 @@ namespace moerb {
 /// the price of 16 bytes of state per float parameter instead of 8 and twice the memory traffic
 /// of a step (the step is memory-bound). MomentPrecision::parameter keeps them, and computes the
 /// update, in the parameter's own scalar, as torch.optim.AdamW does: a float model's step reads and
-/// writes half as many bytes, and its trajectory agrees with the double-moment one to float
-/// rounding. Either way a step is bit-identical for any thread count.
+/// writes half as many bytes. Its trajectory stays close to the double-moment one, not within float
+/// rounding: Adam divides each update by √v, which magnifies rounding differences of elements whose
+/// gradients are tiny. Either way a step is bit-identical for any thread count.
 ///
 /// A step is all-or-nothing: every gradient's shape and finiteness is checked before any
 /// parameter changes, so a NaN gradient throws moerb::error and leaves the model and the optimizer
 /// as they were.
-/// Where AdamW keeps its moments (see AdamWUpdate).
-enum class MomentPrecision {
-  double_precision,  ///< in double whatever the model's Scalar (the default)
-  parameter,         ///< in the parameter's Scalar (torch.optim.AdamW; float for a float model)
-};
-
 class AdamWUpdate {
  public:
   static constexpr std::string_view name = "AdamW";
