@@ -6,9 +6,9 @@
 // - BLAS: the CMake target `moerb::blas` (`find_package(moerb COMPONENTS blas)`) defines
 //   EIGEN_USE_BLAS and links the system BLAS, OpenBLAS unless the consumer sets BLA_VENDOR. Eigen
 //   then sends its float and double products (GEMM, GEMV, triangular) to the BLAS routines
-//   (`sgemm_`, `dgemm_`, ...); moerb's code is the same for both engines. On the machines of
-//   benchmarks/RESULTS.md, OpenBLAS's kernels run the MoE layer about 1.3-1.5× faster than
-//   Eigen 3.4's.
+//   (`sgemm_`, `dgemm_`, ...); moerb's code is the same for both engines. In benchmarks/RESULTS.md
+//   (AVX-512 machine), OpenBLAS's kernels ran the MoE layer about 1.2× (forward) and 1.3×
+//   (forward + backward) faster than Eigen 3.4's.
 //
 // Threads: moerb runs the experts of an MoE layer concurrently, one OpenMP thread each
 // (layers/detail/dispatch.hpp), and expects each product inside that loop to run on its calling
