@@ -54,7 +54,7 @@ class DataParallel {
     for (std::size_t i = 0; i < replicas_.size(); ++i) {
       collect(replicas_[i], replica_params_[i], replica_buffers_[i]);
       MOERB_REQUIRE(replica_params_[i].size() == master_params_.size(),
-              "DataParallel: a replica has a different parameter list");
+                    "DataParallel: a replica has a different parameter list");
     }
   }
   DataParallel(const DataParallel&) = delete;
@@ -70,12 +70,14 @@ class DataParallel {
   double accumulate(std::span<const double> weights, Work&& work) {
     const auto n = weights.size();
     MOERB_REQUIRE(n >= 1 && n <= replicas_.size(), "DataParallel::accumulate: ", n,
-            " shards, expected 1 ..", replicas_.size());
-    synchronize(n);
+                  " shards, expected 1 ..", replicas_.size());
     std::vector<double> losses(n, 0.0);
     std::vector<std::exception_ptr> errors(n);
+    // Each worker synchronises its own replica (in parallel, and the copies land in the cache of
+    // the core that reads them next); a single worker splits the copying over every thread.
     const auto run = [&](std::size_t s) {
       try {
+        synchronize(s, /*parallel=*/n == 1);
         losses[s] = work(replicas_[s], static_cast<Index>(s));
       } catch (...) {
         errors[s] = std::current_exception();
@@ -107,17 +109,22 @@ class DataParallel {
     }
   }
 
-  void synchronize(std::size_t n) {
-    for (std::size_t r = 0; r < n; ++r) {
-      auto& params = replica_params_[r];
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        params[i]->value = master_params_[i]->value;
-        params[i]->frozen = master_params_[i]->frozen;
-        params[i]->grad.setZero();
-      }
-      auto& buffers = replica_buffers_[r];
-      for (std::size_t i = 0; i < buffers.size(); ++i) *buffers[i] = *master_buffers_[i];
+  // Replica r ← the master's parameter values, frozen flags and buffers, with zeroed gradients;
+  // with `parallel`, the parameters are spread over OpenMP threads.
+  void synchronize(std::size_t r, bool parallel) {
+    auto& params = replica_params_[r];
+    const auto P = static_cast<std::ptrdiff_t>(params.size());
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+#endif
+    for (std::ptrdiff_t i = 0; i < P; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      params[k]->value = master_params_[k]->value;
+      params[k]->frozen = master_params_[k]->frozen;
+      params[k]->grad.setZero();
     }
+    auto& buffers = replica_buffers_[r];
+    for (std::size_t i = 0; i < buffers.size(); ++i) *buffers[i] = *master_buffers_[i];
   }
 
   // master.grad += Σ_s w_s · grad_s, shards summed in order for every element; parameters are
