@@ -10,9 +10,13 @@
 //   dense_total  DenseFFN<SwiGLUExpert> with the MoE layer's total parameter count
 //                (dense_options_for_total_params: d_ff = 4099).
 // Batch: 32 synthetic sequences of 64 tokens (2048 tokens per optimizer step), token ids and labels
-// drawn from moerb::Rng. A step is what Trainer::fit does for one optimizer step: zero_grad,
-// DataParallel::accumulate running ClassificationTask::work on one contiguous shard per worker,
-// clip_grad_norm (1.0), AdamW::step (weight decay 0.01 on matrices).
+// drawn from moerb::Rng.
+// The small shape (cases named small_<model>): the SST-2-sized classifier of issue 10, 2 blocks,
+// d_model = 128, 4 heads, expert d_ff = 256 (dense_active: d_ff = 515), 32 sequences of 32 tokens
+// (1024 tokens per step, SST-2's sentence length); the rest as above. At this width the router,
+// dispatch and combine weigh as much as the experts' GEMMs. A step is what Trainer::fit does for
+// one optimizer step: zero_grad, DataParallel::accumulate running ClassificationTask::work on one
+// contiguous shard per worker, clip_grad_norm (1.0), AdamW::step (weight decay 0.01 on matrices).
 //
 // Cases (workers = DataParallel replicas; with 1 worker the layers themselves use every OpenMP
 // thread, with 2 each worker's layers run single-threaded):
@@ -73,23 +77,34 @@ using MoEClassifier = moerb::EncoderClassifier<MoE>;
 using DenseClassifier = moerb::EncoderClassifier<Dense>;
 using Clock = std::chrono::steady_clock;
 
-constexpr Index kVocab = 8192;
-constexpr Index kDModel = 256;
-constexpr Index kHeads = 4;
-constexpr Index kLayers = 4;
-constexpr Index kSeqLen = 64;
-constexpr Index kBatch = 32;
+// The model's size and the batch's.
+struct Shape {
+  Index vocab, d_model, heads, layers, seq_len, batch, expert_d_ff;
+  [[nodiscard]] constexpr Index tokens_per_step() const { return batch * seq_len; }
+};
+constexpr Shape kStandard{.vocab = 8192,
+                          .d_model = 256,
+                          .heads = 4,
+                          .layers = 4,
+                          .seq_len = 64,
+                          .batch = 32,
+                          .expert_d_ff = 512};
+constexpr Shape kSmall{.vocab = 8192,
+                       .d_model = 128,
+                       .heads = 4,
+                       .layers = 2,
+                       .seq_len = 32,
+                       .batch = 32,
+                       .expert_d_ff = 256};
 constexpr Index kExperts = 8;
 constexpr Index kTopK = 2;
-constexpr Index kExpertDFF = 512;
 constexpr Index kDistinctBatches = 8;  // the synthetic set cycles through this many batches
-constexpr Index kTokensPerStep = kBatch * kSeqLen;
 
 // The training knobs shared by every case; `workers` data-parallel replicas.
-moerb::Recipe recipe(int workers) {
+moerb::Recipe recipe(const Shape& shape, int workers) {
   moerb::Recipe r;
   r.learning_rate = 1e-4;
-  r.batch_size = kBatch;
+  r.batch_size = shape.batch;
   r.epochs = 1;
   r.warmup_ratio = 0.0;
   r.weight_decay = 0.01;
@@ -103,45 +118,46 @@ moerb::Recipe recipe(int workers) {
   return r;
 }
 
-moerb::TransformerConfig config() {
+moerb::TransformerConfig config(const Shape& shape) {
   moerb::TransformerConfig c;
-  c.vocab_size = kVocab;
-  c.d_model = kDModel;
-  c.num_heads = kHeads;
-  c.num_layers = kLayers;
-  c.max_positions = kSeqLen;
+  c.vocab_size = shape.vocab;
+  c.d_model = shape.d_model;
+  c.num_heads = shape.heads;
+  c.num_layers = shape.layers;
+  c.max_positions = shape.seq_len;
   c.position = moerb::PositionEncoding::learned;
   c.moe_every = 1;
   return c;
 }
 
-moerb::FeedForwardSpec<MoE> moe_spec() {
+moerb::FeedForwardSpec<MoE> moe_spec(const Shape& shape) {
   moerb::FeedForwardSpec<MoE> spec;
-  spec.router.input_dim = kDModel;
+  spec.router.input_dim = shape.d_model;
   spec.router.num_experts = kExperts;
   spec.router.k = kTopK;
   spec.router.renormalize = true;
-  spec.moe.expert.d_model = kDModel;
-  spec.moe.expert.d_ff = kExpertDFF;
+  spec.moe.expert.d_model = shape.d_model;
+  spec.moe.expert.d_ff = shape.expert_d_ff;
   return spec;
 }
 
-enum class DenseMatch { active, total };
+enum class Kind { moe, dense_active, dense_total };
 
-moerb::FeedForwardSpec<Dense> dense_spec(DenseMatch match) {
-  const auto m = moe_spec();
+moerb::FeedForwardSpec<Dense> dense_spec(const Shape& shape, Kind kind) {
+  const auto m = moe_spec(shape);
   const MoE layer(m.router, m.moe);
   moerb::FeedForwardSpec<Dense> spec;
-  spec.dense = match == DenseMatch::active ? moerb::dense_options_for_active_params(layer)
-                                           : moerb::dense_options_for_total_params(layer);
+  spec.dense = kind == Kind::dense_active ? moerb::dense_options_for_active_params(layer)
+                                          : moerb::dense_options_for_total_params(layer);
   return spec;
 }
 
 template <class Model>
-Model make_model(const moerb::FeedForwardSpec<typename Model::FeedForward>& base_spec,
+Model make_model(const Shape& shape,
+                 const moerb::FeedForwardSpec<typename Model::FeedForward>& base_spec,
                  const moerb::Recipe& r) {
   typename Model::Options o;
-  o.transformer = config();
+  o.transformer = config(shape);
   o.num_classes = 2;
   o.head_dropout = r.dropout;
   auto spec = base_spec;
@@ -152,23 +168,23 @@ Model make_model(const moerb::FeedForwardSpec<typename Model::FeedForward>& base
   return model;
 }
 
-MoEClassifier make_moe(const moerb::Recipe& r) {
-  return make_model<MoEClassifier>(moe_spec(), r);
-}
-DenseClassifier make_dense_active(const moerb::Recipe& r) {
-  return make_model<DenseClassifier>(dense_spec(DenseMatch::active), r);
-}
-DenseClassifier make_dense_total(const moerb::Recipe& r) {
-  return make_model<DenseClassifier>(dense_spec(DenseMatch::total), r);
+// The classifier of `kind` in `shape`, initialised from a fixed seed.
+template <const Shape& S, Kind K>
+auto make(const moerb::Recipe& r) {
+  if constexpr (K == Kind::moe) {
+    return make_model<MoEClassifier>(S, moe_spec(S), r);
+  } else {
+    return make_model<DenseClassifier>(S, dense_spec(S, K), r);
+  }
 }
 
-// kDistinctBatches · kBatch sequences of kSeqLen uniform token ids with uniform binary labels.
-std::vector<moerb::EncodedExample> synthetic_examples() {
+// kDistinctBatches · batch sequences of seq_len uniform token ids with uniform binary labels.
+std::vector<moerb::EncodedExample> synthetic_examples(const Shape& shape) {
   moerb::Rng rng(2024);
-  std::vector<moerb::EncodedExample> out(static_cast<std::size_t>(kDistinctBatches * kBatch));
+  std::vector<moerb::EncodedExample> out(static_cast<std::size_t>(kDistinctBatches * shape.batch));
   for (auto& e : out) {
-    e.ids.resize(static_cast<std::size_t>(kSeqLen));
-    for (auto& id : e.ids) id = static_cast<std::int32_t>(rng.uniform_index(kVocab));
+    e.ids.resize(static_cast<std::size_t>(shape.seq_len));
+    for (auto& id : e.ids) id = static_cast<std::int32_t>(rng.uniform_index(shape.vocab));
     e.label = static_cast<std::int32_t>(rng.uniform_index(2));
   }
   return out;
@@ -265,20 +281,20 @@ class TrainingStep {
 };
 
 std::span<const moerb::EncodedExample> batch_of(const std::vector<moerb::EncodedExample>& data,
-                                                Index step) {
+                                                const Shape& shape, Index step) {
   const auto b = static_cast<std::size_t>(step % kDistinctBatches);
-  return std::span<const moerb::EncodedExample>(data).subspan(b * static_cast<std::size_t>(kBatch),
-                                                              static_cast<std::size_t>(kBatch));
+  const auto size = static_cast<std::size_t>(shape.batch);
+  return std::span<const moerb::EncodedExample>(data).subspan(b * size, size);
 }
 
-/// FLOPs of one training step per token: 3 × the forward's (attention at kSeqLen keys and the
+/// FLOPs of one training step per token: 3 × the forward's (attention at seq_len keys and the
 /// feed-forward layers' active FLOPs; the backward pass costs about twice the forward).
 template <class Model>
-double training_flops_per_token(const Model& model) {
+double training_flops_per_token(const Model& model, const Shape& shape) {
   double forward = 0;
   for (Index i = 0; i < model.trunk().num_layers(); ++i) {
     const auto& block = model.trunk().block(i);
-    forward += block.attention().flops_per_token(static_cast<double>(kSeqLen)) +
+    forward += block.attention().flops_per_token(static_cast<double>(shape.seq_len)) +
                block.ffn().flops_per_token();
   }
   return 3.0 * forward;
@@ -300,33 +316,35 @@ void set_milliseconds_per_step(benchmark::State& state, const char* name, double
 }
 
 // Args: workers.
-template <auto MakeModel, moerb::MomentPrecision Moments = moerb::MomentPrecision::double_precision>
+template <const Shape& S, Kind K,
+          moerb::MomentPrecision Moments = moerb::MomentPrecision::double_precision>
 void BM_TrainStep(benchmark::State& state) {
-  moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  moerb::Recipe r = recipe(S, static_cast<int>(state.range(0)));
   r.adam_moments = Moments;
-  auto model = MakeModel(r);
-  const auto data = synthetic_examples();
+  auto model = make<S, K>(r);
+  const auto data = synthetic_examples(S);
   TrainingStep<decltype(model)> trainer(model, r);
   typename TrainingStep<decltype(model)>::Timing timing;
   Index step = 0;
-  trainer.run(batch_of(data, step), step, timing);  // warm-up: workspaces and optimizer state
+  trainer.run(batch_of(data, S, step), step, timing);  // warm-up: workspaces, optimizer state
   ++step;
   timing = {};
   double loss = 0;
   const double faults = minor_page_faults();
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    loss = trainer.run(batch_of(data, step), step, timing);
+    loss = trainer.run(batch_of(data, S, step), step, timing);
     ++step;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["page_faults"] =
       benchmark::Counter(minor_page_faults() - faults, benchmark::Counter::kAvgIterations);
-  state.SetItemsProcessed(state.iterations() * kTokensPerStep);
+  state.SetItemsProcessed(state.iterations() * S.tokens_per_step());
   state.counters["tokens_per_s"] = benchmark::Counter(
-      static_cast<double>(kTokensPerStep), benchmark::Counter::kIsIterationInvariantRate);
-  const double step_gflop = training_flops_per_token(model) * kTokensPerStep / 1e9;
+      static_cast<double>(S.tokens_per_step()), benchmark::Counter::kIsIterationInvariantRate);
+  const double step_gflop =
+      training_flops_per_token(model, S) * static_cast<double>(S.tokens_per_step()) / 1e9;
   state.counters["GFLOP/s"] =
       benchmark::Counter(step_gflop, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_fraction"] =
@@ -341,12 +359,12 @@ void BM_TrainStep(benchmark::State& state) {
 
 // Trainer::fit over kDistinctBatches steps per iteration (one epoch of the synthetic set). Args:
 // workers.
-template <auto MakeModel>
+template <const Shape& S, Kind K>
 void BM_TrainerFit(benchmark::State& state) {
-  moerb::Recipe r = recipe(static_cast<int>(state.range(0)));
+  moerb::Recipe r = recipe(S, static_cast<int>(state.range(0)));
   r.max_steps = kDistinctBatches;
-  auto model = MakeModel(r);
-  const auto data = synthetic_examples();
+  auto model = make<S, K>(r);
+  const auto data = synthetic_examples(S);
   double fit_tokens_per_s = 0;
   Index steps = 0;
   for (auto _ : state) {
@@ -355,22 +373,22 @@ void BM_TrainerFit(benchmark::State& state) {
     fit_tokens_per_s += result.tokens_per_second;
     steps += result.steps;
   }
-  state.SetItemsProcessed(steps * kTokensPerStep);
-  state.counters["tokens_per_s"] =
-      benchmark::Counter(static_cast<double>(steps * kTokensPerStep), benchmark::Counter::kIsRate);
+  state.SetItemsProcessed(steps * S.tokens_per_step());
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(steps * S.tokens_per_step()), benchmark::Counter::kIsRate);
   state.counters["fit_tokens_per_s"] =
       benchmark::Counter(fit_tokens_per_s, benchmark::Counter::kAvgIterations);
 }
 
 // One worker, without DataParallel: forward (with the loss), backward, clipping and AdamW timed
 // separately, as the step runs them.
-template <auto MakeModel>
+template <const Shape& Sh, Kind K>
 void BM_StepPhases(benchmark::State& state) {
-  const moerb::Recipe r = recipe(1);
-  auto model = MakeModel(r);
+  const moerb::Recipe r = recipe(Sh, 1);
+  auto model = make<Sh, K>(r);
   using Model = decltype(model);
   using S = typename Model::Scalar;
-  const auto data = synthetic_examples();
+  const auto data = synthetic_examples(Sh);
   moerb::AdamW::Options ao;
   ao.weight_decay = r.weight_decay;
   ao.decay_policy = moerb::WeightDecayPolicy::matrices_only;
@@ -380,7 +398,7 @@ void BM_StepPhases(benchmark::State& state) {
   double forward = 0, backward = 0, clip = 0, adamw = 0;
   const auto one_step = [&](Index step) {
     const moerb::TokenBatch batch =
-        moerb::ClassificationTask::make_batch(batch_of(data, step), labels);
+        moerb::ClassificationTask::make_batch(batch_of(data, Sh, step), labels);
     moerb::ForwardContext ctx;
     ctx.training = true;
     ctx.rng = moerb::Rng(r.seed).split(static_cast<std::uint64_t>(step));
@@ -406,7 +424,7 @@ void BM_StepPhases(benchmark::State& state) {
   for (auto _ : state) one_step(step++);
   state.counters["page_faults"] =
       benchmark::Counter(minor_page_faults() - faults, benchmark::Counter::kAvgIterations);
-  state.SetItemsProcessed(state.iterations() * kTokensPerStep);
+  state.SetItemsProcessed(state.iterations() * Sh.tokens_per_step());
   set_milliseconds_per_step(state, "ms_forward", forward);
   set_milliseconds_per_step(state, "ms_backward", backward);
   set_milliseconds_per_step(state, "ms_clip", clip);
@@ -415,20 +433,16 @@ void BM_StepPhases(benchmark::State& state) {
 
 // DataParallel::accumulate with work that does nothing: copying the master's parameters into the
 // replicas, zeroing their gradients and reducing them into the master's. Args: workers.
-template <auto MakeModel>
+template <const Shape& S, Kind K>
 void BM_DataParallelOverhead(benchmark::State& state) {
   const int workers = static_cast<int>(state.range(0));
-  auto model = MakeModel(recipe(workers));
+  auto model = make<S, K>(recipe(S, workers));
   moerb::DataParallel<decltype(model)> parallel(model, workers);
   const std::vector<double> weights(static_cast<std::size_t>(workers), 1.0 / workers);
   for (auto _ : state) {
     benchmark::DoNotOptimize(parallel.accumulate(weights, [](auto&, Index) { return 0.0; }));
   }
 }
-
-constexpr auto kMoE = &make_moe;
-constexpr auto kDenseActive = &make_dense_active;
-constexpr auto kDenseTotal = &make_dense_total;
 
 void workers_1_and_2(benchmark::internal::Benchmark* b) {
   b->ArgName("workers")->Arg(1)->Arg(2);
@@ -441,21 +455,49 @@ void single(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK(BM_TrainStep<kMoE>)->Name("BM_TrainStep/moe")->Apply(workers_1_and_2);
-BENCHMARK(BM_TrainStep<kDenseActive>)->Name("BM_TrainStep/dense_active")->Apply(workers_1_and_2);
-BENCHMARK(BM_TrainStep<kDenseTotal>)->Name("BM_TrainStep/dense_total")->Apply(workers_1_and_2);
+constexpr Kind kMoE = Kind::moe;
+constexpr Kind kDenseActive = Kind::dense_active;
+constexpr Kind kDenseTotal = Kind::dense_total;
+constexpr auto kFloatMoments = moerb::MomentPrecision::parameter;
+
+BENCHMARK(BM_TrainStep<kStandard, kMoE>)->Name("BM_TrainStep/moe")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kStandard, kDenseActive>)
+    ->Name("BM_TrainStep/dense_active")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kStandard, kDenseTotal>)
+    ->Name("BM_TrainStep/dense_total")
+    ->Apply(workers_1_and_2);
 // AdamW with float moments (MomentPrecision::parameter, torch's precision) instead of double.
-BENCHMARK(BM_TrainStep<kMoE, moerb::MomentPrecision::parameter>)
+BENCHMARK(BM_TrainStep<kStandard, kMoE, kFloatMoments>)
     ->Name("BM_TrainStep/moe_float_moments")
     ->Apply(workers_1_and_2);
-BENCHMARK(BM_TrainStep<kDenseActive, moerb::MomentPrecision::parameter>)
+BENCHMARK(BM_TrainStep<kStandard, kDenseActive, kFloatMoments>)
     ->Name("BM_TrainStep/dense_active_float_moments")
     ->Apply(workers_1_and_2);
-BENCHMARK(BM_TrainerFit<kMoE>)->Name("BM_TrainerFit/moe")->Apply(workers_1_and_2);
-BENCHMARK(BM_TrainerFit<kDenseActive>)->Name("BM_TrainerFit/dense_active")->Apply(workers_1_and_2);
-BENCHMARK(BM_StepPhases<kMoE>)->Name("BM_StepPhases/moe")->Apply(single);
-BENCHMARK(BM_StepPhases<kDenseActive>)->Name("BM_StepPhases/dense_active")->Apply(single);
-BENCHMARK(BM_DataParallelOverhead<kMoE>)
+// The small shape (issue 10's SST-2-sized classifier), MoE against its dense twin.
+BENCHMARK(BM_TrainStep<kSmall, kMoE>)->Name("BM_TrainStep/small_moe")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kSmall, kDenseActive>)
+    ->Name("BM_TrainStep/small_dense_active")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kSmall, kMoE, kFloatMoments>)
+    ->Name("BM_TrainStep/small_moe_float_moments")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainStep<kSmall, kDenseActive, kFloatMoments>)
+    ->Name("BM_TrainStep/small_dense_active_float_moments")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainerFit<kStandard, kMoE>)->Name("BM_TrainerFit/moe")->Apply(workers_1_and_2);
+BENCHMARK(BM_TrainerFit<kStandard, kDenseActive>)
+    ->Name("BM_TrainerFit/dense_active")
+    ->Apply(workers_1_and_2);
+BENCHMARK(BM_StepPhases<kStandard, kMoE>)->Name("BM_StepPhases/moe")->Apply(single);
+BENCHMARK(BM_StepPhases<kStandard, kDenseActive>)
+    ->Name("BM_StepPhases/dense_active")
+    ->Apply(single);
+BENCHMARK(BM_StepPhases<kSmall, kMoE>)->Name("BM_StepPhases/small_moe")->Apply(single);
+BENCHMARK(BM_StepPhases<kSmall, kDenseActive>)
+    ->Name("BM_StepPhases/small_dense_active")
+    ->Apply(single);
+BENCHMARK(BM_DataParallelOverhead<kStandard, kMoE>)
     ->Name("BM_DataParallelOverhead/moe")
     ->ArgName("workers")
     ->Arg(1)
