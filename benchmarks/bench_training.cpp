@@ -504,5 +504,19 @@ BENCHMARK(BM_DataParallelOverhead<kStandard, kMoE>)
     ->Arg(2)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataParallelOverhead<kSmall, kMoE>)
+    ->Name("BM_DataParallelOverhead/small_moe")
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataParallelOverhead<kSmall, kDenseActive>)
+    ->Name("BM_DataParallelOverhead/small_dense_active")
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -20,6 +20,14 @@ MOERB_CMAKE_ARGS=()
 moerb_log() { printf '\n==> %s\n' "$*"; }
 moerb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# MOERB_ARCH=<-march value> builds moerb's own programs for that target instead of the machine's
+# (`native`): MOERB_ARCH=x86-64-v3 runs the whole suite as an AVX2-only machine would build it, on
+# any CPU that can execute it. The instruction-set stage of scripts/test.sh sets its own levels.
+if [[ -n "${MOERB_ARCH:-}" ]]; then
+  [[ "${MOERB_ARCH}" =~ ^[A-Za-z0-9._-]+$ ]] || moerb_die "MOERB_ARCH='${MOERB_ARCH}' is not a -march value"
+  MOERB_CMAKE_ARGS+=("-DMOERB_ARCH=${MOERB_ARCH}")
+fi
+
 # Prints a command, then runs it.
 moerb_run() {
   printf '+ %s\n' "$*"
