@@ -15,8 +15,9 @@
 // d_model = 128, 4 heads, expert d_ff = 256 (dense_active: d_ff = 515), 32 sequences of 32 tokens
 // (1024 tokens per step, SST-2's sentence length); the rest as above. At this width the router,
 // dispatch and combine weigh as much as the experts' GEMMs. A step is what Trainer::fit does for
-// one optimizer step: zero_grad, DataParallel::accumulate running ClassificationTask::work on one
-// contiguous shard per worker, clip_grad_norm (1.0), AdamW::step (weight decay 0.01 on matrices).
+// one optimizer step: DataParallel::accumulate running ClassificationTask::work on one contiguous
+// shard per worker (its reduction replaces the master's gradients), clip_grad_norm (1.0),
+// AdamW::step (weight decay 0.01 on matrices).
 //
 // Cases (workers = DataParallel replicas; with 1 worker the layers themselves use every OpenMP
 // thread, with 2 each worker's layers run single-threaded):
@@ -36,8 +37,9 @@
 //                                    DataParallel and the optimizer are built)
 //   BM_StepPhases<model>             one worker, the phases of a step timed separately: forward
 //                                    (with the loss), backward, clipping, AdamW
-//   BM_DataParallelOverhead<model>/workers:W   accumulate with empty work: parameter sync and
-//                                    gradient reduction only
+//   BM_DataParallelOverhead<model>/workers:W/replace:R   accumulate with empty work: parameter
+//                                    sync and gradient reduction only, after zero_grad (R = 0)
+//                                    or replacing the master's gradients (R = 1)
 //
 // Results, commands and the PyTorch reference (benchmarks/reference/train_step_torch.py) are in
 // benchmarks/RESULTS.md, section "Training throughput (issue 3)".
@@ -206,9 +208,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// One optimizer step exactly as Trainer::fit runs it (one micro-batch, no FreeLB): zero_grad,
+// One optimizer step exactly as Trainer::fit runs it (one micro-batch, no FreeLB):
 // DataParallel::accumulate over contiguous shards weighted by their share of the batch with
-// ClassificationTask::work, clip_grad_norm, AdamW::step. Times each part.
+// ClassificationTask::work (replacing the master's gradients, so no zero_grad pass),
+// clip_grad_norm, AdamW::step. Times each part.
 template <class Model>
 class TrainingStep {
  public:
@@ -216,15 +219,11 @@ class TrainingStep {
       : model_(&model), recipe_(r), workers_(model, r.threads), optimizer_(adamw_options(r)) {}
 
   struct Timing {
-    double zero_grad = 0, accumulate = 0, clip = 0, optimizer = 0;
+    double accumulate = 0, clip = 0, optimizer = 0;
   };
 
   double run(std::span<const moerb::EncodedExample> batch, Index step, Timing& timing) {
     using Task = moerb::ClassificationTask;
-    auto t = Clock::now();
-    moerb::zero_grad(*model_);
-    timing.zero_grad += seconds_since(t);
-
     const moerb::Rng step_rng =
         moerb::Rng(recipe_.seed).split(2).split(static_cast<std::uint64_t>(step));
     const moerb::Rng micro_rng = step_rng.split(0);
@@ -237,16 +236,19 @@ class TrainingStep {
       shards_.push_back(batch.subspan(b, e - b));
       weights_.push_back(Task::weight(shards_.back()) / static_cast<double>(batch.size()));
     }
-    t = Clock::now();
-    const double loss = workers_.accumulate(weights_, [&](Model& replica, Index s) {
-      const auto us = static_cast<std::uint64_t>(s);
-      moerb::ForwardContext ctx;
-      ctx.training = true;
-      ctx.rng = micro_rng.split(us);
-      moerb::Rng adv_rng = micro_rng.split(1000 + us);
-      return Task::work(replica, shards_[static_cast<std::size_t>(s)], ctx, recipe_.adversarial,
-                        adv_rng);
-    });
+    auto t = Clock::now();
+    const double loss = workers_.accumulate(
+        weights_,
+        [&](Model& replica, Index s) {
+          const auto us = static_cast<std::uint64_t>(s);
+          moerb::ForwardContext ctx;
+          ctx.training = true;
+          ctx.rng = micro_rng.split(us);
+          moerb::Rng adv_rng = micro_rng.split(1000 + us);
+          return Task::work(replica, shards_[static_cast<std::size_t>(s)], ctx, recipe_.adversarial,
+                            adv_rng);
+        },
+        moerb::MasterGradients::replace);
     timing.accumulate += seconds_since(t);
 
     t = Clock::now();
@@ -349,7 +351,6 @@ void BM_TrainStep(benchmark::State& state) {
       benchmark::Counter(step_gflop, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_fraction"] =
       step_gflop * static_cast<double>(state.iterations()) / seconds / fma_peak_gflops();
-  set_milliseconds_per_step(state, "ms_zero_grad", timing.zero_grad);
   set_milliseconds_per_step(state, "ms_accumulate", timing.accumulate);
   set_milliseconds_per_step(state, "ms_clip", timing.clip);
   set_milliseconds_per_step(state, "ms_adamw", timing.optimizer);
@@ -432,15 +433,25 @@ void BM_StepPhases(benchmark::State& state) {
 }
 
 // DataParallel::accumulate with work that does nothing: copying the master's parameters into the
-// replicas, zeroing their gradients and reducing them into the master's. Args: workers.
+// replicas, zeroing their gradients and reducing them into the master's. Args: workers, replace
+// (0: zero_grad on the master, then accumulate adding to it, as Trainer::fit did up to a6264a8;
+// 1: accumulate with MasterGradients::replace, as it does now).
 template <const Shape& S, Kind K>
 void BM_DataParallelOverhead(benchmark::State& state) {
   const int workers = static_cast<int>(state.range(0));
+  const bool replace = state.range(1) != 0;
   auto model = make<S, K>(recipe(S, workers));
   moerb::DataParallel<decltype(model)> parallel(model, workers);
   const std::vector<double> weights(static_cast<std::size_t>(workers), 1.0 / workers);
+  const auto nothing = [](auto&, Index) { return 0.0; };
   for (auto _ : state) {
-    benchmark::DoNotOptimize(parallel.accumulate(weights, [](auto&, Index) { return 0.0; }));
+    if (replace) {
+      benchmark::DoNotOptimize(
+          parallel.accumulate(weights, nothing, moerb::MasterGradients::replace));
+    } else {
+      moerb::zero_grad(model);
+      benchmark::DoNotOptimize(parallel.accumulate(weights, nothing));
+    }
   }
 }
 
@@ -499,23 +510,20 @@ BENCHMARK(BM_StepPhases<kSmall, kDenseActive>)
     ->Apply(single);
 BENCHMARK(BM_DataParallelOverhead<kStandard, kMoE>)
     ->Name("BM_DataParallelOverhead/moe")
-    ->ArgName("workers")
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgNames({"workers", "replace"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DataParallelOverhead<kSmall, kMoE>)
     ->Name("BM_DataParallelOverhead/small_moe")
-    ->ArgName("workers")
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgNames({"workers", "replace"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DataParallelOverhead<kSmall, kDenseActive>)
     ->Name("BM_DataParallelOverhead/small_dense_active")
-    ->ArgName("workers")
-    ->Arg(1)
-    ->Arg(2)
+    ->ArgNames({"workers", "replace"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -2,6 +2,8 @@
 #include "moerb/train/data_parallel.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -199,6 +201,59 @@ BOOST_AUTO_TEST_CASE(frozen_master_parameters_are_untouched) {
   BOOST_TEST((master.b.grad.array() == 0.125).all());
   BOOST_TEST(master.w.grad.norm() > 0.0);
   BOOST_TEST(master.b.frozen);
+}
+
+BOOST_AUTO_TEST_CASE(replace_is_zero_grad_then_add_to_the_bit) {
+  // Shard work whose weighted sum has −0, +0 and ordinary entries: zero_grad followed by `add`
+  // gives +0 for an all-zero sum of signed zeros, and `replace` must too (memcmp, not ==).
+  const auto signed_zero_work = [](BufferedModel& m, Index s) {
+    m.w.grad.setConstant(s == 0 ? -0.0 : 0.25);
+    m.w.grad(0, 0) = -0.0;
+    m.w.grad(1, 1) = s == 0 ? 1.5 : -0.0;
+    m.b.grad.setConstant(-0.0);
+    return 1.0;
+  };
+  const std::vector<double> weights = {0.5, 2.0};
+  BufferedModel added, replaced;
+  fill(added, 0.4);
+  fill(replaced, 0.4);
+  added.w.grad.setZero();
+  added.b.grad.setZero();
+  replaced.w.grad.setConstant(7.0);  // whatever the master held is discarded
+  replaced.b.grad.setConstant(-3.0);
+  DataParallel<BufferedModel> dp_add(added, 2), dp_replace(replaced, 2);
+  dp_add.accumulate(weights, signed_zero_work);
+  dp_replace.accumulate(weights, signed_zero_work, MasterGradients::replace);
+  const auto same_bits = [](const Matrix<double>& a, const Matrix<double>& b) {
+    return a.size() == b.size() &&
+           std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(double)) ==
+               0;
+  };
+  BOOST_TEST(same_bits(added.w.grad, replaced.w.grad));
+  BOOST_TEST(same_bits(added.b.grad, replaced.b.grad));
+  BOOST_TEST(!std::signbit(replaced.w.grad(0, 0)));
+  BOOST_TEST(!std::signbit(replaced.b.grad(0, 0)));
+  BOOST_TEST(replaced.w.grad(1, 1) == 0.75);
+
+  // With ordinary gradients, then `add` on top: the same as two adds after zero_grad.
+  fill(added, 0.1);
+  fill(replaced, 0.1);
+  added.w.grad.setZero();
+  added.b.grad.setZero();
+  replaced.w.grad.setConstant(-5.0);
+  dp_add.accumulate(weights, shard_work);
+  dp_add.accumulate(weights, shard_work);
+  dp_replace.accumulate(weights, shard_work, MasterGradients::replace);
+  dp_replace.accumulate(weights, shard_work, MasterGradients::add);
+  BOOST_TEST(same_bits(added.w.grad, replaced.w.grad));
+  BOOST_TEST(same_bits(added.b.grad, replaced.b.grad));
+
+  // A frozen parameter's gradient becomes zero (zero_grad would have zeroed it).
+  replaced.b.frozen = true;
+  replaced.b.grad.setConstant(0.125);
+  dp_replace.accumulate(weights, shard_work, MasterGradients::replace);
+  BOOST_TEST((replaced.b.grad.array() == 0.0).all());
+  BOOST_TEST(replaced.w.grad.norm() > 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(shard_exceptions_are_rethrown) {

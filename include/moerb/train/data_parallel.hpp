@@ -37,6 +37,16 @@ inline int available_threads() {
 #endif
 }
 
+/// What DataParallel::accumulate does with the master's gradients.
+enum class MasterGradients {
+  /// master.grad += Σ_s w_s · grad_s (gradient accumulation over micro-batches).
+  add,
+  /// master.grad = Σ_s w_s · grad_s, bit for bit what zero_grad followed by `add` gives, without
+  /// the pass that zeroes them first (the first micro-batch of a step); frozen parameters'
+  /// gradients are set to zero.
+  replace,
+};
+
 template <class Model>
 class DataParallel {
  public:
@@ -65,9 +75,11 @@ class DataParallel {
 
   /// Runs `work(replica, shard)` for shard = 0 .. weights.size()−1 (at most num_workers()) on
   /// freshly synchronised replicas with zeroed gradients, then adds Σ weight_s · grad_s to the
-  /// master's gradients. `work` returns the shard's loss; the result is Σ weight_s · loss_s.
+  /// master's gradients (`MasterGradients::replace`: sets them to it). `work` returns the shard's
+  /// loss; the result is Σ weight_s · loss_s.
   template <class Work>
-  double accumulate(std::span<const double> weights, Work&& work) {
+  double accumulate(std::span<const double> weights, Work&& work,
+                    MasterGradients master = MasterGradients::add) {
     const auto n = weights.size();
     MOERB_REQUIRE(n >= 1 && n <= replicas_.size(), "DataParallel::accumulate: ", n,
                   " shards, expected 1 ..", replicas_.size());
@@ -94,7 +106,7 @@ class DataParallel {
     for (auto& e : errors) {
       if (e) std::rethrow_exception(e);
     }
-    reduce(weights);
+    reduce(weights, master);
     double loss = 0;
     for (std::size_t s = 0; s < n; ++s) loss += weights[s] * losses[s];
     return loss;
@@ -127,19 +139,29 @@ class DataParallel {
     for (std::size_t i = 0; i < buffers.size(); ++i) *buffers[i] = *master_buffers_[i];
   }
 
-  // master.grad += Σ_s w_s · grad_s, shards summed in order for every element; parameters are
-  // spread over threads (each element is still summed in the same order).
-  void reduce(std::span<const double> weights) {
+  // master.grad += Σ_s w_s · grad_s (or = with `replace`), shards summed in order for every
+  // element; parameters are spread over threads (each element is still summed in the same order).
+  void reduce(std::span<const double> weights, MasterGradients master) {
     const auto P = static_cast<std::ptrdiff_t>(master_params_.size());
+    const bool replace = master == MasterGradients::replace;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1)
 #endif
     for (std::ptrdiff_t i = 0; i < P; ++i) {
-      Parameter<S>& m = *master_params_[static_cast<std::size_t>(i)];
-      if (m.frozen) continue;
+      const auto k = static_cast<std::size_t>(i);
+      Parameter<S>& m = *master_params_[k];
+      if (m.frozen) {
+        if (replace) m.grad.setZero();
+        continue;
+      }
       for (std::size_t s = 0; s < weights.size(); ++s) {
-        m.grad.noalias() +=
-            static_cast<S>(weights[s]) * replica_params_[s][static_cast<std::size_t>(i)]->grad;
+        const auto& g = replica_params_[s][k]->grad;
+        if (s == 0 && replace) {
+          // + 0 keeps zero_grad-then-add's result to the bit: 0 + (−0) is +0, and so is −0 + 0.
+          m.grad.array() = static_cast<S>(weights[s]) * g.array() + S(0);
+        } else {
+          m.grad.noalias() += static_cast<S>(weights[s]) * g;
+        }
       }
     }
   }

@@ -107,7 +107,7 @@ struct LanguageModelingTask {
     TokenBatch batch;
     for (std::size_t i = 0; i < examples.size(); ++i) {
       MOERB_REQUIRE(examples[i].size() >= 2, "LanguageModelingTask: sequence ", i, " has ",
-              examples[i].size(), " tokens, expected >= 2");
+                    examples[i].size(), " tokens, expected >= 2");
       batch.push_back(examples[i]);
     }
     return batch;
@@ -239,7 +239,7 @@ class Trainer {
         std::swap(order[i - 1], order[static_cast<std::size_t>(shuffle.uniform_index(i))]);
       }
       for (std::size_t pos = 0; pos < order.size() && !done; pos += per_step) {
-        zero_grad(model);
+        // The first micro-batch replaces the master's gradients (no zero_grad pass needed).
         const Rng step_rng = base.split(2).split(static_cast<std::uint64_t>(step));
         double loss = 0;
         const std::size_t step_end = std::min(order.size(), pos + per_step);
@@ -250,7 +250,8 @@ class Trainer {
           const std::size_t me = std::min(step_end, mb + B);
           micro.clear();
           for (std::size_t i = mb; i < me; ++i) micro.push_back(train[order[i]]);
-          loss += run_micro_batch(workers, micro, step_weight, step_rng.split(a), tokens);
+          loss += run_micro_batch(workers, micro, step_weight, step_rng.split(a), tokens,
+                                  a == 0 ? MasterGradients::replace : MasterGradients::add);
         }
         const double grad_norm = recipe_.max_grad_norm > 0
                                      ? clip_grad_norm(model, recipe_.max_grad_norm)
@@ -317,7 +318,8 @@ class Trainer {
   // Splits the micro-batch into contiguous shards, one per worker, weighted by their share of
   // the whole step's examples (so accumulation averages over the step).
   double run_micro_batch(DataParallel<Model>& workers, const std::vector<Example>& micro,
-                         double step_weight, const Rng& micro_rng, Index& tokens) {
+                         double step_weight, const Rng& micro_rng, Index& tokens,
+                         MasterGradients master) {
     const std::span<const Example> all(micro);
     const std::size_t n =
         std::min<std::size_t>(static_cast<std::size_t>(workers.num_workers()), all.size());
@@ -330,14 +332,18 @@ class Trainer {
       tokens += Task::tokens(shards.back());
     }
     const FreeLBOptions adversarial = recipe_.adversarial;
-    return workers.accumulate(weights, [&](Model& replica, Index s) {
-      const auto us = static_cast<std::uint64_t>(s);
-      ForwardContext ctx;
-      ctx.training = true;
-      ctx.rng = micro_rng.split(us);
-      Rng adv_rng = micro_rng.split(1000 + us);
-      return Task::work(replica, shards[static_cast<std::size_t>(s)], ctx, adversarial, adv_rng);
-    });
+    return workers.accumulate(
+        weights,
+        [&](Model& replica, Index s) {
+          const auto us = static_cast<std::uint64_t>(s);
+          ForwardContext ctx;
+          ctx.training = true;
+          ctx.rng = micro_rng.split(us);
+          Rng adv_rng = micro_rng.split(1000 + us);
+          return Task::work(replica, shards[static_cast<std::size_t>(s)], ctx, adversarial,
+                            adv_rng);
+        },
+        master);
   }
 
   LRSchedule::Options schedule_options(Index total_steps) const {
