@@ -246,18 +246,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--router-swaps", s.router_swaps, "router: token swaps per sequence")
       ->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    const Metadata metadata = checkpoint_metadata(s.checkpoint, s.tokenizer);
-    return with_feed_forward(metadata, [&]<class FFN>(const FeedForwardSpec<FFN>& spec) {
-      return run<FFN>(s, metadata, spec);
-    });
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "attack_classifier: %s\n", e.what());
-    return 1;
-  }
+  return parse_and_run(app, argc, argv, "attack_classifier", s.checkpoint, s.tokenizer,
+                       [&]<class FFN>(const Metadata& metadata, const FeedForwardSpec<FFN>& spec) {
+                         return run<FFN>(s, metadata, spec);
+                       });
 }

@@ -4,6 +4,7 @@
 // the dense SwiGLU counterpart, LayerNorm), its tokenizer, and the data-file readers with their
 // command-line options.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -218,6 +219,29 @@ int with_feed_forward(const Metadata& metadata, Run&& run) {
   if (ffn == "moe") return run(moe_spec(metadata));
   if (ffn == "dense") return run(dense_spec(metadata));
   throw error(detail::concat("the checkpoint's ffn is '", ffn, "', expected moe or dense"));
+}
+
+/// The programs' main: parses the command line (CLI11's exit code for --help or a parse error),
+/// reads the checkpoint's metadata and calls run.template operator()<FFN>(metadata, spec) for the
+/// feed-forward type it names. Any exception is printed as "<program>: <message>" and gives 1.
+template <class Run>
+int parse_and_run(CLI::App& app, int argc, char** argv, const char* program,
+                  const std::filesystem::path& checkpoint, std::filesystem::path& tokenizer,
+                  Run&& run) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    const Metadata metadata = checkpoint_metadata(checkpoint, tokenizer);
+    return with_feed_forward(metadata, [&]<class FFN>(const FeedForwardSpec<FFN>& spec) {
+      return run.template operator()<FFN>(metadata, spec);
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
 }
 
 }  // namespace moerb_examples

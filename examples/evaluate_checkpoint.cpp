@@ -151,18 +151,8 @@ int main(int argc, char** argv) {
   app.add_flag("--equal-mass", s.equal_mass, "equal-mass calibration bins (default equal-width)");
   app.add_option("--inference-k", s.inference_k, "experts per token at inference (MoE)")
       ->check(CLI::PositiveNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
-    const Metadata metadata = checkpoint_metadata(s.checkpoint, s.tokenizer);
-    return with_feed_forward(metadata, [&]<class FFN>(const FeedForwardSpec<FFN>& spec) {
-      return evaluate<FFN>(s, metadata, spec);
-    });
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "evaluate_checkpoint: %s\n", e.what());
-    return 1;
-  }
+  return parse_and_run(app, argc, argv, "evaluate_checkpoint", s.checkpoint, s.tokenizer,
+                       [&]<class FFN>(const Metadata& metadata, const FeedForwardSpec<FFN>& spec) {
+                         return evaluate<FFN>(s, metadata, spec);
+                       });
 }
