@@ -12,6 +12,7 @@
 #include "moerb/models/encoder_classifier.hpp"
 #include "moerb/train/trainer.hpp"
 #include "support/model_testing.hpp"
+#include "support/toy_tasks.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
 namespace moerb_test_attacks_embedding_pgd {
@@ -21,66 +22,8 @@ using namespace moerb::test;
 
 namespace {
 
-constexpr std::int32_t cls = Vocabulary::cls_id;
-constexpr std::int32_t sep = Vocabulary::sep_id;
-
-/// [CLS] w... [SEP] with w in 7..19; label 1 iff 9 occurs (half the examples).
-std::vector<EncodedExample> toy_task(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<EncodedExample> out;
-  while (out.size() < n) {
-    const bool positive = out.size() % 2 == 0;
-    const auto len = 3 + static_cast<std::size_t>(rng.uniform_index(4));
-    EncodedExample e;
-    e.ids.push_back(cls);
-    for (std::size_t i = 0; i < len; ++i) {
-      const auto id = 7 + static_cast<std::int32_t>(rng.uniform_index(13));
-      e.ids.push_back(id == 9 ? 10 : id);
-    }
-    if (positive) e.ids[1 + static_cast<std::size_t>(rng.uniform_index(len))] = 9;
-    e.ids.push_back(sep);
-    e.label = positive ? 1 : 0;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
-template <class FFN>
-EncoderClassifier<FFN> untrained_model(const FeedForwardSpec<FFN>& spec,
-                                       const TransformerConfig& c) {
-  typename EncoderClassifier<FFN>::Options o;
-  o.transformer = c;
-  o.num_classes = 2;
-  o.head_dropout = 0;
-  o.pooling = Pooling::mean;
-  EncoderClassifier<FFN> model(o, spec);
-  Rng rng(1);
-  model.initialize(rng);
-  return model;
-}
-
 TransformerConfig toy_config() {
-  TransformerConfig c = tiny_config();
-  c.vocab_size = 20;
-  c.d_model = 16;
-  c.num_layers = 1;
-  c.num_segments = 0;
-  return c;
-}
-
-template <class FFN>
-void train(EncoderClassifier<FFN>& model) {
-  Recipe r;
-  r.progress = false;
-  r.learning_rate = 1e-2;
-  r.batch_size = 16;
-  r.epochs = 4;
-  r.warmup_ratio = 0;
-  r.dropout = 0;
-  r.seed = 3;
-  r.threads = 1;
-  ClassifierTrainer<EncoderClassifier<FFN>> trainer(model, r);
-  (void)trainer.fit(toy_task(160, 1));
+  return toy_marker_config(0);
 }
 
 using MoEModel = EncoderClassifier<TestMoE<double>>;
@@ -88,19 +31,12 @@ using DenseModel = EncoderClassifier<TestDense<double>>;
 
 /// Trained once per test program (40 AdamW steps each, a few hundredths of a second).
 MoEModel& moe_model() {
-  static MoEModel model = [] {
-    MoEModel m = untrained_model(tiny_moe_spec<double>(toy_config()), toy_config());
-    train(m);
-    return m;
-  }();
+  static MoEModel model = trained_toy_classifier(tiny_moe_spec<double>(toy_config()), toy_config());
   return model;
 }
 DenseModel& dense_model() {
-  static DenseModel model = [] {
-    DenseModel m = untrained_model(tiny_dense_spec<double>(toy_config()), toy_config());
-    train(m);
-    return m;
-  }();
+  static DenseModel model =
+      trained_toy_classifier(tiny_dense_spec<double>(toy_config()), toy_config());
   return model;
 }
 
@@ -128,7 +64,7 @@ BOOST_AUTO_TEST_SUITE(embedding_pgd)
 
 BOOST_AUTO_TEST_CASE(the_perturbation_stays_in_the_ball_after_every_projection) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(6, 9);
+  const auto data = toy_marker_task(6, 9);
   std::vector<std::int32_t> labels;
   const TokenBatch batch = batch_of(data, labels);
   const SequenceBatch& seqs = batch.sequences;
@@ -174,7 +110,7 @@ BOOST_AUTO_TEST_CASE(the_perturbation_stays_in_the_ball_after_every_projection) 
 
 BOOST_AUTO_TEST_CASE(the_random_start_lies_in_the_ball) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(4, 10);
+  const auto data = toy_marker_task(4, 10);
   std::vector<std::int32_t> labels;
   const TokenBatch batch = batch_of(data, labels);
   for (const auto norm : {PerturbationNorm::linf, PerturbationNorm::l2}) {
@@ -200,7 +136,7 @@ BOOST_AUTO_TEST_CASE(the_random_start_lies_in_the_ball) {
 
 BOOST_AUTO_TEST_CASE(fgsm_takes_one_step_of_size_epsilon_along_the_gradient) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(4, 11);
+  const auto data = toy_marker_task(4, 11);
   std::vector<std::int32_t> labels;
   const TokenBatch batch = batch_of(data, labels);
   const auto g = moerb::embedding_gradient(model, batch, labels);
@@ -231,7 +167,7 @@ BOOST_AUTO_TEST_CASE(fgsm_takes_one_step_of_size_epsilon_along_the_gradient) {
 
 BOOST_AUTO_TEST_CASE(fgsm_with_zero_epsilon_gives_the_clean_prediction) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(12, 12);
+  const auto data = toy_marker_task(12, 12);
   for (const auto norm : {PerturbationNorm::linf, PerturbationNorm::l2}) {
     const auto results =
         moerb::embedding_pgd(model, data, EmbeddingPGDOptions::fgsm(0.0, norm), Rng(2));
@@ -249,7 +185,7 @@ BOOST_AUTO_TEST_CASE(fgsm_with_zero_epsilon_gives_the_clean_prediction) {
 }
 
 BOOST_AUTO_TEST_CASE(robust_accuracy_falls_with_epsilon_for_moe_and_dense_models) {
-  const auto dev = toy_task(32, 2);
+  const auto dev = toy_marker_task(32, 2);
   const std::vector<double> epsilons{0, 0.05, 0.1, 0.2, 0.5, 1};
   const auto check = [&](auto& model) {
     double clean = 0;
@@ -280,7 +216,7 @@ BOOST_AUTO_TEST_CASE(robust_accuracy_falls_with_epsilon_for_moe_and_dense_models
 
 BOOST_AUTO_TEST_CASE(the_same_seed_gives_bit_identical_results) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(10, 13);
+  const auto data = toy_marker_task(10, 13);
   for (const auto norm : {PerturbationNorm::linf, PerturbationNorm::l2}) {
     EmbeddingPGDOptions o = pgd(norm, 0.1, 3);
     o.batch_size = 4;
@@ -306,7 +242,7 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_bit_identical_results) {
 
 BOOST_AUTO_TEST_CASE(a_misclassified_example_is_not_attacked_and_a_fooled_one_stops) {
   MoEModel& model = moe_model();
-  auto data = toy_task(8, 14);
+  auto data = toy_marker_task(8, 14);
   data[0].label = 1 - data[0].label;  // the model now gets example 0 wrong
   const auto results =
       moerb::embedding_pgd(model, data, pgd(PerturbationNorm::linf, 0.5, 5), Rng(3));
@@ -329,7 +265,7 @@ BOOST_AUTO_TEST_CASE(a_misclassified_example_is_not_attacked_and_a_fooled_one_st
 
 BOOST_AUTO_TEST_CASE(bad_input_throws) {
   MoEModel& model = moe_model();
-  const auto data = toy_task(4, 15);
+  const auto data = toy_marker_task(4, 15);
   const auto throws_with = [&](const EmbeddingPGDOptions& o) {
     BOOST_CHECK_THROW((void)moerb::embedding_pgd(model, data, o, Rng(1)), moerb::error);
   };

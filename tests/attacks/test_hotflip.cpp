@@ -14,6 +14,7 @@
 #include "moerb/text/word_tokenizer.hpp"
 #include "moerb/train/trainer.hpp"
 #include "support/model_testing.hpp"
+#include "support/toy_tasks.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
 namespace moerb_test_attacks_hotflip {
@@ -112,71 +113,23 @@ HotFlipOptions options(Index beam, Index flips, Index candidates) {
 using Model = EncoderClassifier<TestMoE<double>>;
 using DenseModel = EncoderClassifier<TestDense<double>>;
 
-std::vector<EncodedExample> toy_task(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<EncodedExample> out;
-  while (out.size() < n) {
-    const bool positive = out.size() % 2 == 0;
-    const auto len = 3 + static_cast<std::size_t>(rng.uniform_index(4));
-    std::vector<std::int32_t> ids{cls};
-    for (std::size_t i = 0; i < len; ++i) {
-      const auto id = 7 + static_cast<std::int32_t>(rng.uniform_index(13));
-      ids.push_back(id == 9 ? 10 : id);
-    }
-    if (positive) ids[1 + static_cast<std::size_t>(rng.uniform_index(len))] = 9;
-    ids.push_back(sep);
-    out.push_back(example(std::move(ids), positive ? 1 : 0));
-  }
-  return out;
-}
-
 TransformerConfig toy_config() {
-  TransformerConfig c = tiny_config();
-  c.vocab_size = 20;
-  c.d_model = 16;
-  c.num_layers = 1;
-  c.num_segments = 2;
-  return c;
+  return toy_marker_config(2);
 }
 
 template <class FFN>
 EncoderClassifier<FFN> untrained_model(const FeedForwardSpec<FFN>& spec) {
-  typename EncoderClassifier<FFN>::Options o;
-  o.transformer = toy_config();
-  o.num_classes = 2;
-  o.head_dropout = 0;
-  o.pooling = Pooling::mean;
-  EncoderClassifier<FFN> model(o, spec);
-  Rng rng(1);
-  model.initialize(rng);
-  return model;
-}
-
-/// 40 AdamW steps on the toy task (a few hundredths of a second).
-template <class FFN>
-EncoderClassifier<FFN> trained_model(const FeedForwardSpec<FFN>& spec) {
-  EncoderClassifier<FFN> m = untrained_model(spec);
-  Recipe r;
-  r.progress = false;
-  r.learning_rate = 1e-2;
-  r.batch_size = 16;
-  r.epochs = 4;
-  r.warmup_ratio = 0;
-  r.dropout = 0;
-  r.seed = 3;
-  r.threads = 1;
-  ClassifierTrainer<EncoderClassifier<FFN>> trainer(m, r);
-  (void)trainer.fit(toy_task(160, 1));
-  return m;
+  return untrained_toy_classifier(spec, toy_config());
 }
 
 /// Trained once per test program.
 Model& toy_model() {
-  static Model model = trained_model(tiny_moe_spec<double>(toy_config()));
+  static Model model = trained_toy_classifier(tiny_moe_spec<double>(toy_config()), toy_config());
   return model;
 }
 DenseModel& dense_toy_model() {
-  static DenseModel model = trained_model(tiny_dense_spec<double>(toy_config()));
+  static DenseModel model =
+      trained_toy_classifier(tiny_dense_spec<double>(toy_config()), toy_config());
   return model;
 }
 
@@ -397,7 +350,7 @@ BOOST_AUTO_TEST_CASE(flips_the_signal_token_of_a_trained_moe_classifier) {
 }
 
 BOOST_AUTO_TEST_CASE(lowers_the_accuracy_of_trained_moe_and_dense_classifiers) {
-  const auto dev = toy_task(24, 2);
+  const auto dev = toy_marker_task(24, 2);
   const auto check = [&](auto& model) {
     const std::vector<AttackResult> rs = moerb::hotflip(model, dev, options(2, 2, 10));
     const AttackSummary s = summarize_attacks(rs);
