@@ -5,13 +5,14 @@
 # Arguments go to wordnet_reliability ([output-dir] [seed]).
 #
 # Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT (default: <repo>/build),
-# MOERB_SKIP_PACKAGES=1 (do not check Debian packages).
+# MOERB_SKIP_PACKAGES=1 (do not check Debian packages), MOERB_ARCH=<-march value> (default: the
+# machine's).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case "${1:-}" in
-  -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 

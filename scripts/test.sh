@@ -16,8 +16,9 @@
 #
 # Tests run in random order, in parallel. Environment: MOERB_JOBS (default: nproc), MOERB_BUILD_ROOT
 # (default: <repo>/build), MOERB_SKIP_PACKAGES=1 (do not check Debian packages), MOERB_WERROR=ON
-# (warnings are errors), MOERB_CCACHE=0 (no compiler cache; else ccache in ~/.cache/moerb-ccache).
-# Extra arguments after -- go to ctest.
+# (warnings are errors), MOERB_CCACHE=0 (no compiler cache; else ccache in ~/.cache/moerb-ccache),
+# MOERB_ARCH=<-march value> (build for that target instead of the machine's: x86-64-v3 checks what
+# an AVX2-only machine builds, on any CPU that runs AVX2). Extra arguments after -- go to ctest.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -35,7 +36,7 @@ while (($#)); do
     --fuzz) stages+=(fuzz) ;;
     --ci) stages+=(ci-builds arch fuzz); export MOERB_WERROR="${MOERB_WERROR:-ON}"; ci=1 ;;
     --all) stages+=(release sanitize clang clang-sanitize arch fuzz) ;;
-    -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; ctest_args=("$@"); break ;;
     *) moerb_die "unknown argument '$1' (try --help)" ;;
   esac
