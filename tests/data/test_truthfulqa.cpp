@@ -136,6 +136,17 @@ BOOST_AUTO_TEST_CASE(missing_column_and_bad_rows) {
   const auto cut = dir.write("cut.csv", std::string(header) + "A,C,\"Q?,B,B,W");
   BOOST_CHECK_EXCEPTION((void)moerb::read_truthfulqa(cut), moerb::error,
                         message_has({cut.string() + ":2:", "not closed"}));
+  // A NUL byte is bad input in any field, as in the other readers.
+  const auto nul =
+      dir.write("nul.csv", std::string(header) + "A,C,Q1?,B1,B1,W1,s\n" +
+                               std::string("A,C,Q2?,B2,B2,W\0x,s\n", 20) + "A,C,Q3?,B3,B3,W3,s\n");
+  BOOST_CHECK_EXCEPTION(
+      (void)moerb::read_truthfulqa(nul), moerb::error,
+      message_has({nul.string() + ":3:", "column 'Incorrect Answers' holds a NUL byte at byte 2"}));
+  ReadReport nul_report;
+  const auto kept = moerb::read_truthfulqa(nul, options, &nul_report);
+  BOOST_TEST(kept.size() == 2u);
+  BOOST_TEST(nul_report.skipped == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(random_score_baseline) {

@@ -3,8 +3,9 @@
 // Input: byte 0 bit 0 sets ReadOptions::skip_bad_lines, bits 2-3 max_examples (see
 // fuzz_dataset.hpp); the rest is the file (the reader takes a path, so it is written to a
 // per-process temporary file). Checks: the reader succeeds or throws moerb::error; every item has a
-// question, a best answer and an incorrect answer, answers are trimmed and non-empty, and the
-// MC1/MC2 targets built from it have one label per choice with the true choices first.
+// question, a best answer and an incorrect answer, no text holds a NUL byte, answers are trimmed
+// and non-empty, and the MC1/MC2 targets built from it have one label per choice with the true
+// choices first.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -17,8 +18,13 @@
 
 namespace {
 
+bool has_nul(const std::string& text) {
+  return text.find('\0') != std::string::npos;
+}
+
 void check_answers(const std::vector<std::string>& answers) {
   for (const std::string& a : answers) {
+    MOERB_FUZZ_CHECK(!has_nul(a), "an answer holds a NUL byte");
     MOERB_FUZZ_CHECK(!a.empty() && moerb::detail::trim(a) == a, "answers trimmed, non-empty");
     MOERB_FUZZ_CHECK(a.find(';') == std::string::npos, "answers split at ';'");
   }
@@ -46,6 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const moerb::TruthfulQAItem& item : items) {
       MOERB_FUZZ_CHECK(!item.question.empty() && !item.best_answer.empty(), item.question);
       MOERB_FUZZ_CHECK(!item.incorrect_answers.empty(), item.question);
+      MOERB_FUZZ_CHECK(!has_nul(item.question) && !has_nul(item.best_answer) &&
+                           !has_nul(item.category) && !has_nul(item.type) && !has_nul(item.source),
+                       "a text holds a NUL byte");
       check_answers(item.correct_answers);
       check_answers(item.incorrect_answers);
       check_targets(moerb::mc1_targets(item));

@@ -8,6 +8,7 @@
 //   MC2: all correct answers (true) and all incorrect answers (false); score = the normalised
 //        probability mass on the true set.
 // truthfulness_random_baseline gives what a model that scores answers at random gets on average.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -136,8 +137,8 @@ struct TruthfulnessBaseline {
 /// Reads TruthfulQA.csv (RFC 4180 CSV with a header). Columns Question, Category, Best Answer,
 /// Correct Answers and Incorrect Answers are required (a missing one throws naming it and the
 /// file); Type and Source are optional. A row with the wrong number of fields throws
-/// "<file>:<line>: ..."; a row with an empty question or best answer or no incorrect answer is bad
-/// (throws, or skipped and counted with options.skip_bad_lines).
+/// "<file>:<line>: ..."; a row with a NUL byte in any field, an empty question or best answer or no
+/// incorrect answer is bad (throws, or skipped and counted with options.skip_bad_lines).
 [[nodiscard]] inline std::vector<TruthfulQAItem> read_truthfulqa(const std::filesystem::path& path,
                                                                  const ReadOptions& options = {},
                                                                  ReadReport* report = nullptr) {
@@ -163,6 +164,16 @@ struct TruthfulnessBaseline {
   for (std::size_t r = 0; r < table.rows.size(); ++r) {
     const auto& row = table.rows[r];
     auto where = [&] { return detail::location(table.source, table.row_lines[r]); };
+    // A NUL byte is bad input in any text, as in the other readers (read_glue_tsv, read_jsonl).
+    const auto nul_column = std::find_if(row.begin(), row.end(), [](const std::string& field) {
+      return field.find('\0') != std::string::npos;
+    });
+    if (nul_column != row.end()) {
+      const auto c = static_cast<std::size_t>(nul_column - row.begin());
+      policy.bad_line(detail::concat(where(), ": column '", table.header[c],
+                                     "' holds a NUL byte at byte ", nul_column->find('\0') + 1));
+      continue;
+    }
     TruthfulQAItem item;
     item.question = std::string(detail::trim(row[col_question]));
     item.category = std::string(detail::trim(row[col_category]));
