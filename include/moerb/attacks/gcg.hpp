@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "moerb/attacks/attack_result.hpp"
+#include "moerb/attacks/detail/table_product.hpp"
 #include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_gradient.hpp"
 #include "moerb/attacks/lm_goals.hpp"
@@ -172,7 +173,9 @@ template <WhiteBoxVictim V>
   const auto& table = victim.word_embedding_table();
   require_shape(d_embeddings, d_embeddings.rows(), table.cols(), "one_hot_token_gradient",
                 "d_embeddings");
-  return d_embeddings * table.transpose();
+  Matrix<typename V::Scalar> out;
+  detail::attacks::times_table_transposed<typename V::Scalar>(d_embeddings, table, out);
+  return out;
 }
 
 /// GCG against `victim` for `goal`: the adversarial tokens go after `prompt` (non-empty) and

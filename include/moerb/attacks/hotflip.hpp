@@ -38,6 +38,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <span>
 #include <string>
@@ -46,6 +47,7 @@
 
 #include "moerb/attacks/attack_result.hpp"
 #include "moerb/attacks/attacked_text.hpp"
+#include "moerb/attacks/detail/table_product.hpp"
 #include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_gradient.hpp"
 #include "moerb/attacks/victim.hpp"
@@ -94,14 +96,14 @@ struct HotFlipOptions {
   }
 };
 
-/// First-order HotFlip estimates (Ebrahimi et al. 2018) for the rows `rows` of a packed
-/// batch: estimates(i, v) = (E[v] − E[ids[rows[i]]]) · gradient.row(rows[i]), rows.size() × vocab,
-/// for the embedding table E (vocab × d_model) and the gradient (tokens × d_model). One GEMM;
-/// `gathered` is scratch (rows.size() × d_model). estimates(i, ids[rows[i]]) is exactly 0.
+namespace detail::hotflip {
+
+/// products(i, v) = E[v] · gradient.row(rows[i]) (rows.size() × vocab), from `gathered` (scratch,
+/// rows.size() × d_model): the estimates before the current token's E[x_t]·g_t is subtracted.
 template <FloatingScalar S>
-void hotflip_estimates(const Matrix<S>& table, const Matrix<S>& gradient,
-                       std::span<const std::int32_t> ids, std::span<const Index> rows,
-                       Matrix<S>& estimates, Matrix<S>& gathered) {
+void gradient_table_products(const Matrix<S>& table, const Matrix<S>& gradient,
+                             std::span<const std::int32_t> ids, std::span<const Index> rows,
+                             Matrix<S>& products, Matrix<S>& gathered) {
   constexpr std::string_view where = "hotflip_estimates";
   MOERB_REQUIRE(gradient.cols() == table.cols(), where, ": the gradient has ", gradient.cols(),
                 " columns, the embedding table ", table.cols());
@@ -118,9 +120,23 @@ void hotflip_estimates(const Matrix<S>& table, const Matrix<S>& gradient,
                   " is outside the vocabulary [0, ", table.rows(), ")");
     gathered.row(i) = gradient.row(r);
   }
-  estimates.resize(n, table.rows());
-  estimates.noalias() = gathered * table.transpose();
-  for (Index i = 0; i < n; ++i) {
+  detail::attacks::times_table_transposed<S>(gathered, table, products);
+}
+
+}  // namespace detail::hotflip
+
+/// First-order HotFlip estimates (Ebrahimi et al. 2018) for the rows `rows` of a packed
+/// batch: estimates(i, v) = (E[v] − E[ids[rows[i]]]) · gradient.row(rows[i]), rows.size() × vocab,
+/// for the embedding table E (vocab × d_model) and the gradient (tokens × d_model). One product
+/// of the gathered gradient rows by Eᵀ (over OpenMP threads in fixed vocabulary blocks, the same
+/// for any thread count: detail/table_product.hpp); `gathered` is scratch (rows.size() ×
+/// d_model). estimates(i, ids[rows[i]]) is exactly 0.
+template <FloatingScalar S>
+void hotflip_estimates(const Matrix<S>& table, const Matrix<S>& gradient,
+                       std::span<const std::int32_t> ids, std::span<const Index> rows,
+                       Matrix<S>& estimates, Matrix<S>& gathered) {
+  detail::hotflip::gradient_table_products(table, gradient, ids, rows, estimates, gathered);
+  for (Index i = 0; i < estimates.rows(); ++i) {
     // E[x_t]·g_t is the estimate's own entry at the current token.
     const S current =
         estimates(i, ids[static_cast<std::size_t>(rows[static_cast<std::size_t>(i)])]);
@@ -297,7 +313,7 @@ template <WhiteBoxClassifierVictim V>
   const Index candidates_per_beam = options.candidates_per_beam;
   const double sign = target >= 0 ? -1.0 : 1.0;  // descend −log p(target)
   std::vector<Index> rows, row_beam, row_position;
-  Matrix<S> estimates, gathered;
+  Matrix<S> products, gathered;
   std::vector<hf::Candidate> candidates, heap;
   std::vector<std::vector<std::int32_t>> candidate_ids;
   std::set<std::vector<std::int32_t>> seen;
@@ -322,8 +338,10 @@ template <WhiteBoxClassifierVictim V>
       }
     }
     if (rows.empty()) break;
-    hotflip_estimates(table, gradient.gradient, std::span<const std::int32_t>(batch.ids), rows,
-                      estimates, gathered);
+    // E[v]·g_t for every row and word; the scan below subtracts E[x_t]·g_t (as hotflip_estimates
+    // does, the same float operation) instead of a separate pass over the matrix.
+    hf::gradient_table_products(table, gradient.gradient, std::span<const std::int32_t>(batch.ids),
+                                rows, products, gathered);
 
     // Per beam element, its candidates_per_beam best flips by estimate (a min-heap of the best).
     candidates.clear();
@@ -338,20 +356,28 @@ template <WhiteBoxClassifierVictim V>
         const Index t = row_position[i];
         const std::int32_t current =
             beam[static_cast<std::size_t>(b)].ids[static_cast<std::size_t>(t)];
-        const auto row = estimates.row(static_cast<Index>(i));
+        const S* row = products.row(static_cast<Index>(i)).data();
+        const S own = row[current];
+        // Within a beam element the scan runs in (position, token) order, so a new candidate ranks
+        // before the heap's worst only with a strictly larger gain: `bar` is that gain once the
+        // heap is full, and most words fail the one comparison (NaN fails it too).
+        double bar = static_cast<Index>(heap.size()) >= candidates_per_beam
+                         ? heap.front().gain
+                         : -std::numeric_limits<double>::infinity();
         for (std::int32_t v = special; v < vocab; ++v) {
-          if (v == current) continue;
-          const double gain = sign * static_cast<double>(row(v));
-          if (!std::isfinite(gain)) continue;
+          const S estimate = row[v] - own;
+          const double gain = sign * static_cast<double>(estimate);
+          if (!(gain > bar) || v == current || !std::isfinite(gain)) continue;
           const hf::Candidate c{b, t, v, gain, 0.0};
           if (static_cast<Index>(heap.size()) < candidates_per_beam) {
             heap.push_back(c);
             std::push_heap(heap.begin(), heap.end(), worse_first);
-          } else if (hf::ranks_before(c, heap.front())) {
+          } else {
             std::pop_heap(heap.begin(), heap.end(), worse_first);
             heap.back() = c;
             std::push_heap(heap.begin(), heap.end(), worse_first);
           }
+          if (static_cast<Index>(heap.size()) >= candidates_per_beam) bar = heap.front().gain;
         }
       }
       std::sort(heap.begin(), heap.end(), hf::ranks_before);

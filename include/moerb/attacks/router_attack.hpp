@@ -66,6 +66,7 @@
 #include <utility>
 #include <vector>
 
+#include "moerb/attacks/detail/table_product.hpp"
 #include "moerb/attacks/detail/timing.hpp"
 #include "moerb/attacks/embedding_pgd.hpp"
 #include "moerb/attacks/victim.hpp"
@@ -724,7 +725,8 @@ template <class Model>
       keep.clear();
       if (active[static_cast<std::size_t>(b)] == 0) continue;
       const Index begin = seqs.begin(b);
-      scores.noalias() = gradient.middleRows(begin, seqs.length(b)) * table.transpose();
+      detail::attacks::times_table_transposed<S>(gradient.middleRows(begin, seqs.length(b)), table,
+                                                 scores);
       for (Index i = 0; i < seqs.length(b); ++i) {
         const auto t = static_cast<std::size_t>(begin + i);
         if (changed[t] != 0 || ids[t] < ra::first_regular_id) continue;
