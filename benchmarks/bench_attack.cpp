@@ -13,7 +13,8 @@
 //   build/release/benchmarks/bench_attack --benchmark_min_time=2
 //
 // Counters: examples/s and queries/s (scored sequences per second), model_share (fraction of the
-// time inside the victim's forward/backward), overhead (1 − model_share).
+// time inside the victim's forward/backward), overhead (1 − model_share). BM_VictimForward times
+// the model's forward alone at batch 1 and 64, against the machine's FMA peak.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "fma_peak.hpp"
 #include "moerb/attacks/hotflip.hpp"
 #include "moerb/attacks/recipes.hpp"
 #include "moerb/data/encode.hpp"
@@ -85,8 +87,8 @@ const Setup& setup() {
     s.model.emplace(mo, spec);
     Rng rng(1);
     s.model->initialize(rng);
-    for (std::size_t i = 0; i < task.dev.examples.size() && s.examples.size() < examples_per_iteration;
-         ++i) {
+    for (std::size_t i = 0;
+         i < task.dev.examples.size() && s.examples.size() < examples_per_iteration; ++i) {
       TextExample e = task.dev.examples[i];
       const EncodedText x = encode_single(*s.tokenizer, e.text_a, max_length);
       TokenBatch b;
@@ -182,6 +184,48 @@ void BM_HotFlip(benchmark::State& state) {
   report(state, all, seconds);
 }
 BENCHMARK(BM_HotFlip)->Unit(benchmark::kMillisecond);
+
+/// The victim's forward alone (class probabilities) on `batch_size` of the examples, cycling
+/// through them: what a search step costs the model at batch 1 and at a full batch. GFLOP/s count
+/// the forward's active FLOPs (attention at each sequence's own length, the feed-forward layers'
+/// active FLOPs); peak_fraction divides by the FMA peak of the cores the model runs on, measured in
+/// this process (fma_peak.hpp). The ratio of the peak to the batch-1 rate bounds what any batching
+/// of a search's candidates can gain in model time on this machine.
+void BM_VictimForward(benchmark::State& state) {
+  const Setup& s = setup();
+  if (!s.error.empty()) {
+    state.SkipWithError(s.error.c_str());
+    return;
+  }
+  Model model = *s.model;
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  TokenBatch batch;
+  double flops = 0;
+  for (std::size_t i = 0; i < batch_size; ++i) {
+    const EncodedExample& e = s.encoded[i % s.encoded.size()];
+    batch.push_back(e.ids);
+    const auto length = static_cast<double>(e.ids.size());
+    for (Index l = 0; l < model.trunk().num_layers(); ++l) {
+      const auto& block = model.trunk().block(l);
+      flops += length * (block.attention().flops_per_token(length) + block.ffn().flops_per_token());
+    }
+  }
+  static const double peak = moerb_bench::measure_fma_peak_gflops(Eigen::nbThreads());
+  double checksum = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    const Matrix<double> p = class_probabilities(model, batch);
+    checksum += p(0, 0);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  benchmark::DoNotOptimize(checksum);
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["us/sequence"] = seconds / (n * static_cast<double>(batch_size)) * 1e6;
+  state.counters["GFLOP/s"] = flops * n / seconds / 1e9;
+  state.counters["peak_fraction"] = flops * n / seconds / 1e9 / peak;
+}
+BENCHMARK(BM_VictimForward)->Arg(1)->Arg(64)->ArgName("batch_size")->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
