@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "moerb/core/context.hpp"
+#include "moerb/core/detail/serial_scope.hpp"
 #include "moerb/core/error.hpp"
 #include "moerb/core/parameter.hpp"
 #include "moerb/models/feed_forward.hpp"
@@ -136,9 +137,11 @@ class TransformerTrunk {
     require_shape(word_embeddings, input.num_tokens(), config_.d_model, where, "word_embeddings");
     require_finite(word_embeddings, where, "word_embeddings");
     MOERB_REQUIRE(input.sequences.max_length() <= config_.max_positions, where, ": a sequence has ",
-            input.sequences.max_length(),
-            " tokens, more than max_positions = ", config_.max_positions);
+                  input.sequences.max_length(),
+                  " tokens, more than max_positions = ", config_.max_positions);
     has_forward_ = false;
+    // A few tokens run faster on this thread alone (core/detail/serial_scope.hpp).
+    const detail::SerialScope serial(detail::small_forward(input.num_tokens(), config_.d_model));
     ForwardContext c = ctx;
     c.token_ids = std::span<const std::int32_t>(input.ids);  // hash routing reads them
     Matrix<S>& h0 = hidden_[0];
@@ -203,6 +206,7 @@ class TransformerTrunk {
     MOERB_REQUIRE(past == 0 || cache.blocks.size() == blocks_.size(), where, ": the cache has ",
                   cache.blocks.size(), " blocks, the trunk ", blocks_.size());
     has_forward_ = false;
+    const detail::SerialScope serial(detail::small_forward(n, config_.d_model));
     cache.blocks.resize(blocks_.size());
     ForwardContext c;
     c.token_ids = ids;  // hash routing reads them
@@ -240,7 +244,7 @@ class TransformerTrunk {
   [[nodiscard]] const Matrix<S>& hidden_state(Index i) const {
     MOERB_REQUIRE(has_forward_, "TransformerTrunk::hidden_state: no forward yet");
     MOERB_REQUIRE(i >= 0 && i <= num_layers(), "TransformerTrunk::hidden_state: layer ", i,
-            ", expected in [0, ", num_layers(), "]");
+                  ", expected in [0, ", num_layers(), "]");
     return hidden_[static_cast<std::size_t>(i)];
   }
   [[nodiscard]] bool has_forward() const { return has_forward_; }
@@ -333,8 +337,8 @@ class TransformerTrunk {
     return o;
   }
   std::size_t checked_layer(Index i) const {
-    MOERB_REQUIRE(i >= 0 && i < num_layers(), "TransformerTrunk::block: index ", i, ", expected in [0, ",
-            num_layers(), ")");
+    MOERB_REQUIRE(i >= 0 && i < num_layers(), "TransformerTrunk::block: index ", i,
+                  ", expected in [0, ", num_layers(), ")");
     return static_cast<std::size_t>(i);
   }
 
