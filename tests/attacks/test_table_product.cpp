@@ -4,6 +4,10 @@
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "support/router_testing.hpp"
 
 // The file's own namespace lets an area's suites share one unity build (tests/CMakeLists.txt).
@@ -16,11 +20,28 @@ using moerb::detail::attacks::times_table_transposed;
 
 namespace {
 
-/// Restores Eigen's thread count when a test case ends, also on failure.
+/// Restores Eigen's and OpenMP's thread counts when a test case ends, also on failure.
 struct ThreadCountGuard {
   int saved = Eigen::nbThreads();
-  ~ThreadCountGuard() { Eigen::setNbThreads(saved); }
+#ifdef _OPENMP
+  int saved_openmp = omp_get_max_threads();
+#endif
+  ~ThreadCountGuard() {
+    Eigen::setNbThreads(saved);
+#ifdef _OPENMP
+    omp_set_num_threads(saved_openmp);
+#endif
+  }
 };
+
+/// Sets the thread count as a program does (OMP_NUM_THREADS, which the BLAS engine follows) and
+/// as Eigen::setNbThreads does.
+void set_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+  Eigen::setNbThreads(n);
+}
 
 template <class S>
 bool bitwise_equal(const Matrix<S>& a, const Matrix<S>& b) {
@@ -62,13 +83,19 @@ BOOST_AUTO_TEST_CASE(the_result_is_the_same_for_any_thread_count) {
   ThreadCountGuard guard;
   const Matrix<float> rows = random_matrix(15, 128, 1.0, 21).cast<float>();
   const Matrix<float> table = random_matrix(5 * table_block_rows + 17, 128, 1.0, 22).cast<float>();
-  Eigen::setNbThreads(1);
+  set_threads(1);
   Matrix<float> one;
   times_table_transposed<float>(rows, table, one);
-  Eigen::setNbThreads(2);
+  set_threads(2);
   Matrix<float> two;
   times_table_transposed<float>(rows, table, two);
   BOOST_TEST(bitwise_equal(one, two));
+  // Eigen's count alone set to 1 (the BLAS engine still sees OpenMP's two threads).
+  Eigen::setNbThreads(1);
+  Matrix<float> eigen_one;
+  times_table_transposed<float>(rows, table, eigen_one);
+  BOOST_TEST(bitwise_equal(one, eigen_one));
+  set_threads(2);
   // Called from a thread of an enclosing parallel region (the attacks' examples on threads).
   Matrix<float> nested;
 #pragma omp parallel num_threads(2)

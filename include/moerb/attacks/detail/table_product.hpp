@@ -8,17 +8,23 @@
 // threads each pack the whole table, so two threads were slower than one (AVX-512 machine,
 // d_model 128, vocabulary 5,000: 0.41 ms on two threads, 0.23 ms on one). Here the vocabulary is
 // cut into fixed blocks of `table_block_rows` words, handed out to the OpenMP threads; each block
-// is one single-threaded Eigen product (Eigen does not parallelise inside an active parallel
-// region), so a thread packs only its own part of the table: 0.14 ms on two threads. The block
-// boundaries do not depend on the thread count, and every block is computed the same way by
-// whichever thread runs it, so the result is bit-identical for any number of threads.
+// is one single-threaded product, so a thread packs only its own part of the table: 0.14 ms on
+// two threads. The block boundaries do not depend on the thread count, and every block is computed
+// the same way by whichever thread runs it, so the result is bit-identical for any number of
+// threads, on either GEMM engine. (Inside an active parallel region Eigen and OpenBLAS's OpenMP
+// build compute on the calling thread anyway; a team of one thread is not such a region, so each
+// block also runs under a SerialScope, or OpenBLAS would split a block over its own threads and
+// round differently.)
 #include <Eigen/Core>
 #include <algorithm>
 #include <exception>
 
+#include "moerb/core/detail/serial_scope.hpp"
 #include "moerb/core/types.hpp"
 
 namespace moerb::detail::attacks {
+
+using moerb::detail::SerialScope;
 
 /// Words per block of the table: 256 rows of a d_model-128 float table are 128 KiB, which stays in
 /// a core's L2 cache while its product runs (256 was the fastest of 128-2,560 in the measurement
@@ -35,14 +41,12 @@ void times_table_transposed(const Eigen::Ref<const Matrix<S>>& rows, const Matri
   if (rows.rows() == 0 || vocab == 0) return;
   const Index blocks = (vocab + table_block_rows - 1) / table_block_rows;
 #ifdef _OPENMP
-  // Always a team of Eigen::nbThreads() (also for a single block): inside an active region of
-  // several threads Eigen runs each product on its calling thread, so a block is computed the same
-  // way whatever the thread count; with one thread Eigen does not parallelise anyway.
   const int threads = Eigen::nbThreads();
   std::exception_ptr failure;
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (Index b = 0; b < blocks; ++b) {
     try {
+      const SerialScope one_thread(true);
       const Index begin = b * table_block_rows;
       const Index len = std::min(table_block_rows, vocab - begin);
       out.middleCols(begin, len).noalias() = rows * table.middleRows(begin, len).transpose();
