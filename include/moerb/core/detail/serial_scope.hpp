@@ -55,8 +55,10 @@ class SerialScope {
   SerialScope(const SerialScope&) = delete;
   SerialScope& operator=(const SerialScope&) = delete;
 
+#ifdef _OPENMP
  private:
-  int saved_ = 0;
+  int saved_ = 0;  ///< the thread count to restore; 0: the scope changed nothing
+#endif
 };
 
 }  // namespace moerb::detail
