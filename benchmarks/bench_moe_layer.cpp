@@ -6,7 +6,8 @@
 // (the convention of the issue and of benchmarks/reference/moe_block_torch.py, which times the
 // same block written as a PyTorch loop over experts). Sweeps: E ∈ {4..64} at k = 2 (cost per
 // token should stay flat in E), k ∈ {1, 2, 4}, T ∈ {128 .. 8192}; the dense SwiGLU FFN at equal
-// active parameters (d_ff_dense = k·d_ff).
+// active parameters (d_ff_dense = k·d_ff). BM_ExpertGemms: the experts' GEMMs alone, the ceiling
+// the layer's GEMM engine sets.
 //
 // Threads: Eigen's GEMMs and moerb's loops use OpenMP; set OMP_NUM_THREADS to pin the count.
 // peak_fraction: GFLOP/s over the FP32 FMA peak of that many cores, measured at start-up in the
@@ -14,7 +15,10 @@
 // are recorded in benchmarks/RESULTS.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <vector>
 
 #include "fma_peak.hpp"
 #include "gemm_engine_context.hpp"
@@ -79,6 +83,7 @@ void BM_MoEForward(benchmark::State& state) {
   SwiGLUMoE layer = make_moe(E, k);
   const Mat x = random_tokens(T, 2);
   const moerb::ForwardContext ctx{};
+  layer.forward(x, ctx);  // untimed: the first call sizes the buffers (steady state is measured)
   const Clock::time_point start = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x, ctx).data());
   set_counters(state, T, active_forward_flops(T, E, k), start);
@@ -91,6 +96,8 @@ void BM_MoEForwardBackward(benchmark::State& state) {
   const Mat x = random_tokens(T, 2);
   const Mat dy = random_tokens(T, 3);
   const moerb::ForwardContext ctx{.training = true, .rng = moerb::Rng(4)};
+  layer.forward(x, ctx);  // untimed: the first pass sizes the buffers (steady state is measured)
+  layer.backward(x, dy);
   const Clock::time_point start = Clock::now();
   for (auto _ : state) {
     layer.forward(x, ctx);
@@ -106,6 +113,7 @@ void BM_DenseForward(benchmark::State& state) {
   moerb::Rng rng(1);
   dense.initialize(rng);
   const Mat x = random_tokens(T, 2);
+  dense.forward(x, {});  // untimed warm-up, as above
   const Clock::time_point start = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(dense.forward(x, {}).data());
   set_counters(state, T, 2.0 * T * k * 3.0 * kDModel * kDFF, start);
@@ -119,12 +127,66 @@ void BM_DenseForwardBackward(benchmark::State& state) {
   const Mat x = random_tokens(T, 2);
   const Mat dy = random_tokens(T, 3);
   const moerb::ForwardContext ctx{.training = true};
+  dense.forward(x, ctx);  // untimed warm-up, as above
+  dense.backward(x, dy);
   const Clock::time_point start = Clock::now();
   for (auto _ : state) {
     dense.forward(x, ctx);
     benchmark::DoNotOptimize(dense.backward(x, dy).data());
   }
   set_counters(state, T, 3.0 * 2.0 * T * k * 3.0 * kDModel * kDFF, start);
+}
+
+/// The ceiling the layer's GEMMs set: the six products of one SwiGLU expert's forward and backward
+/// at the shape of record's mean load (T·k/E = 512 rows), as GatedExpert computes them (same
+/// Eigen expressions: gate_up = in·W_gu, out = hidden·W_out; ∂W_out += hiddenᵀ·∂out, ∂hidden =
+/// ∂out·W_outᵀ, ∂W_gu += inᵀ·∂gate_up, ∂in = ∂gate_up·W_guᵀ), run the way the layer runs its
+/// experts: every thread its own expert's operands, all threads at once, each product on its
+/// calling thread. No routing, activation, dispatch or combine: the layer's GFLOP/s over this one's
+/// is the share of its time it spends outside the GEMM kernels.
+void BM_ExpertGemms(benchmark::State& state) {
+  constexpr Index rows = 512;
+  struct Operands {
+    Mat in, d_out, hidden, d_gate_up, w_gate_up, w_out;            // inputs
+    Mat gate_up, out, grad_w_gate_up, grad_w_out, d_hidden, d_in;  // outputs
+  };
+  const int threads = std::max(1, Eigen::nbThreads());
+  std::vector<Operands> ops(static_cast<std::size_t>(threads));
+  std::uint64_t seed = 10;
+  for (Operands& o : ops) {
+    o.in = random_tokens(rows, seed++);
+    o.d_out = random_tokens(rows, seed++);
+    o.hidden = Mat::Random(rows, kDFF);
+    o.d_gate_up = Mat::Random(rows, 2 * kDFF);
+    o.w_gate_up = Mat::Random(kDModel, 2 * kDFF);
+    o.w_out = Mat::Random(kDFF, kDModel);
+    o.gate_up.resize(rows, 2 * kDFF);
+    o.out.resize(rows, kDModel);
+    o.grad_w_gate_up = Mat::Zero(kDModel, 2 * kDFF);
+    o.grad_w_out = Mat::Zero(kDFF, kDModel);
+    o.d_hidden.resize(rows, kDFF);
+    o.d_in.resize(rows, kDModel);
+  }
+  const auto all_products = [&] {
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int t = 0; t < threads; ++t) {
+      Operands& o = ops[static_cast<std::size_t>(t)];
+      o.gate_up.noalias() = o.in * o.w_gate_up;
+      o.out.noalias() = o.hidden * o.w_out;
+      o.grad_w_out.noalias() += o.hidden.transpose() * o.d_out;
+      o.d_hidden.noalias() = o.d_out * o.w_out.transpose();
+      o.grad_w_gate_up.noalias() += o.in.transpose() * o.d_gate_up;
+      o.d_in.noalias() = o.d_gate_up * o.w_gate_up.transpose();
+    }
+  };
+  all_products();  // untimed warm-up: first touches of the outputs
+  const auto start = Clock::now();
+  for (auto _ : state) {
+    all_products();
+    benchmark::DoNotOptimize(ops.front().d_in.data());
+  }
+  // Forward 2·rows·3·d·d_ff, backward twice that, per thread.
+  set_counters(state, rows * threads, 3.0 * 2.0 * rows * 3.0 * kDModel * kDFF * threads, start);
 }
 
 void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {
@@ -155,5 +217,7 @@ BENCHMARK(BM_DenseForwardBackward)
     ->Args({2048, 2})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_ExpertGemms)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
