@@ -40,6 +40,11 @@ void times_table_transposed(const Eigen::Ref<const Matrix<S>>& rows, const Matri
   out.resize(rows.rows(), vocab);
   if (rows.rows() == 0 || vocab == 0) return;
   const Index blocks = (vocab + table_block_rows - 1) / table_block_rows;
+  const auto block_product = [&](Index b) {
+    const Index begin = b * table_block_rows;
+    const Index len = std::min(table_block_rows, vocab - begin);
+    out.middleCols(begin, len).noalias() = rows * table.middleRows(begin, len).transpose();
+  };
 #ifdef _OPENMP
   const int threads = Eigen::nbThreads();
   std::exception_ptr failure;
@@ -47,9 +52,7 @@ void times_table_transposed(const Eigen::Ref<const Matrix<S>>& rows, const Matri
   for (Index b = 0; b < blocks; ++b) {
     try {
       const SerialScope one_thread(true);
-      const Index begin = b * table_block_rows;
-      const Index len = std::min(table_block_rows, vocab - begin);
-      out.middleCols(begin, len).noalias() = rows * table.middleRows(begin, len).transpose();
+      block_product(b);
     } catch (...) {
 #pragma omp critical(moerb_times_table_transposed)
       if (!failure) failure = std::current_exception();
@@ -57,11 +60,7 @@ void times_table_transposed(const Eigen::Ref<const Matrix<S>>& rows, const Matri
   }
   if (failure) std::rethrow_exception(failure);
 #else
-  for (Index b = 0; b < blocks; ++b) {
-    const Index begin = b * table_block_rows;
-    const Index len = std::min(table_block_rows, vocab - begin);
-    out.middleCols(begin, len).noalias() = rows * table.middleRows(begin, len).transpose();
-  }
+  for (Index b = 0; b < blocks; ++b) block_product(b);
 #endif
 }
 
