@@ -98,11 +98,15 @@ BOOST_AUTO_TEST_CASE(the_result_is_the_same_for_any_thread_count) {
   set_threads(2);
   // Called from a thread of an enclosing parallel region (the attacks' examples on threads).
   Matrix<float> nested;
+#ifdef _OPENMP
 #pragma omp parallel num_threads(2)
   {
 #pragma omp single
     times_table_transposed<float>(rows, table, nested);
   }
+#else
+  times_table_transposed<float>(rows, table, nested);
+#endif
   BOOST_TEST(bitwise_equal(one, nested));
   // A row block of a larger matrix (the router attack's per-sequence rows) gives the same rows.
   const Matrix<float> stacked = random_matrix(40, 128, 1.0, 23).cast<float>();
