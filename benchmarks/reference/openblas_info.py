@@ -10,6 +10,46 @@ import ctypes
 import os
 
 
+# OpenBLAS x86-64 core types by the vectors of their SGEMM kernels (include/moerb/core/gemm_engine.hpp
+# keeps the same table for moerb's BLAS engine).
+_CORE_VECTORS = {
+    **dict.fromkeys(("skylakex", "cooperlake", "sapphirerapids"), 4),
+    **dict.fromkeys(("haswell", "zen"), 3),
+    **dict.fromkeys(("sandybridge", "bulldozer", "piledriver", "steamroller", "excavator"), 2),
+    **dict.fromkeys(("katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2",
+                     "penryn", "dunnington", "nehalem", "athlon", "opteron", "opteron_sse3",
+                     "barcelona", "nano", "bobcat"), 1),
+}
+_VECTOR_NAMES = {1: "SSE", 2: "AVX", 3: "AVX2", 4: "AVX-512"}
+
+
+def cpu_vectors():
+    """The widest vectors this CPU runs (1 SSE .. 4 AVX-512), from /proc/cpuinfo; 0 if unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    if "avx512f" in flags:
+                        return 4
+                    if "avx2" in flags and "fma" in flags:
+                        return 3
+                    return 2 if "avx" in flags else 1
+    except OSError:
+        pass
+    return 0
+
+
+def kernel_note(core):
+    """A warning when OpenBLAS's kernels use narrower vectors than the CPU has, else ''."""
+    kernels, cpu = _CORE_VECTORS.get(core.lower(), 0), cpu_vectors()
+    if kernels == 0 or cpu == 0 or kernels >= cpu:
+        return ""
+    return (f"; WARNING: {core} kernels use {_VECTOR_NAMES[kernels]} on a CPU with {_VECTOR_NAMES[cpu]}"
+            " (an OpenBLAS older than the CPU, or OPENBLAS_CORETYPE): a reference at its best sets"
+            " OPENBLAS_CORETYPE to a core type with the CPU's vectors")
+
+
 def openblas_info():
     """One line: OpenBLAS's configuration, kernels and threading, or why it is unknown."""
     paths = set()
@@ -29,5 +69,6 @@ def openblas_info():
         return (f"{lib.openblas_get_config().decode()} ({os.path.realpath(path)}), "
                 f"kernels {lib.openblas_get_corename().decode()}, threads {parallel}, "
                 f"num_threads {lib.openblas_get_num_threads()}"
-                + (f", environment forces {forced}" if forced else ", nothing forced by the environment"))
+                + (f", environment forces {forced}" if forced else ", nothing forced by the environment")
+                + kernel_note(lib.openblas_get_corename().decode()))
     return "no OpenBLAS mapped: " + (", ".join(sorted(paths)) or "no BLAS library found")

@@ -112,6 +112,69 @@ BOOST_AUTO_TEST_CASE(threads_through_openmp) {
 #endif
 }
 
+// OpenBLAS reports its core type by the names of its DYNAMIC_ARCH table (or in capitals, in a build
+// for one target); the kernels' vectors decide the engine's speed.
+BOOST_AUTO_TEST_CASE(maps_openblas_core_types_to_their_vectors) {
+  using moerb::VectorIsa;
+  using moerb::detail::openblas_core_isa;
+  BOOST_TEST((openblas_core_isa("Cooperlake") == VectorIsa::avx512));
+  BOOST_TEST((openblas_core_isa("SKYLAKEX") == VectorIsa::avx512));
+  BOOST_TEST((openblas_core_isa("SapphireRapids") == VectorIsa::avx512));
+  BOOST_TEST((openblas_core_isa("Haswell") == VectorIsa::avx2));
+  BOOST_TEST((openblas_core_isa("Zen") == VectorIsa::avx2));
+  BOOST_TEST((openblas_core_isa("Sandybridge") == VectorIsa::avx));
+  BOOST_TEST((openblas_core_isa("Prescott") == VectorIsa::sse));
+  BOOST_TEST((openblas_core_isa("Nehalem") == VectorIsa::sse));
+  BOOST_TEST((openblas_core_isa("NEOVERSEN1") == VectorIsa::unknown));
+  BOOST_TEST((openblas_core_isa("") == VectorIsa::unknown));
+}
+
+BOOST_AUTO_TEST_CASE(warns_when_kernels_are_narrower_than_the_cpu) {
+  using moerb::VectorIsa;
+  using moerb::detail::kernel_warning;
+  // Matching, wider (cannot run, so nothing to say) or unknown: no warning.
+  BOOST_TEST(kernel_warning(VectorIsa::avx512, VectorIsa::avx512, "SkylakeX", nullptr).empty());
+  BOOST_TEST(kernel_warning(VectorIsa::avx2, VectorIsa::avx2, "", nullptr).empty());
+  BOOST_TEST(kernel_warning(VectorIsa::unknown, VectorIsa::avx512, "NEOVERSEN1", nullptr).empty());
+  BOOST_TEST(kernel_warning(VectorIsa::sse, VectorIsa::unknown, "Prescott", nullptr).empty());
+
+  // An OpenBLAS older than the CPU (0.3.21 on a 2023 Xeon): names the kernels and the remedy.
+  const std::string unknown_cpu =
+      kernel_warning(VectorIsa::sse, VectorIsa::avx512, "Prescott", nullptr);
+  BOOST_TEST_MESSAGE(unknown_cpu);
+  BOOST_TEST(unknown_cpu.find("Prescott kernels (SSE)") != std::string::npos);
+  BOOST_TEST(unknown_cpu.find("CPU with AVX-512") != std::string::npos);
+  BOOST_TEST(unknown_cpu.find("OPENBLAS_CORETYPE") != std::string::npos);
+  BOOST_TEST(unknown_cpu.find("SkylakeX") != std::string::npos);
+  BOOST_TEST(kernel_warning(VectorIsa::sse, VectorIsa::avx2, "Prescott", nullptr).find("Haswell") !=
+             std::string::npos);
+
+  // Kernels forced by the environment: says so.
+  const std::string forced =
+      kernel_warning(VectorIsa::avx2, VectorIsa::avx512, "Haswell", "Haswell");
+  BOOST_TEST(forced.find("OPENBLAS_CORETYPE=Haswell in the environment") != std::string::npos);
+
+  // Eigen compiled for narrower vectors than the CPU has.
+  const std::string eigen = kernel_warning(VectorIsa::sse, VectorIsa::avx2, "", nullptr);
+  BOOST_TEST(eigen.find("Eigen's kernels use SSE") != std::string::npos);
+  BOOST_TEST(eigen.find("-march=native") != std::string::npos);
+}
+
+// The engine's kernels can never be wider than the CPU that runs them; whether they are narrower
+// depends on the build (CI compiles for x86-64-v2 on AVX-512 machines) and on OpenBLAS.
+BOOST_AUTO_TEST_CASE(reads_the_cpu_and_the_kernels) {
+  const moerb::VectorIsa cpu = moerb::cpu_vector_isa();
+  const moerb::VectorIsa kernels = moerb::gemm_kernel_isa();
+  BOOST_TEST_MESSAGE("CPU vectors " << moerb::vector_isa_name(cpu) << ", kernels "
+                                    << moerb::vector_isa_name(kernels));
+#if defined(__x86_64__)
+  BOOST_TEST((cpu >= moerb::VectorIsa::sse));
+#endif
+  if (kernels != moerb::VectorIsa::unknown) BOOST_TEST((kernels <= cpu));
+  const std::string warning = moerb::gemm_engine_kernel_warning();
+  BOOST_TEST(warning.empty() == (kernels == moerb::VectorIsa::unknown || kernels >= cpu));
+}
+
 BOOST_AUTO_TEST_CASE(layer_products_match_a_plain_loop_in_float) {
   check_layer_products<float>();
 }
