@@ -44,8 +44,9 @@ class TransformerBlock {
         ffn_dropout_(typename Dropout<S>::Options{config.dropout}),
         dropout_(config.dropout) {
     MOERB_REQUIRE(ffn_.input_dim() == config.d_model && ffn_.output_dim() == config.d_model,
-            "TransformerBlock ", layer, ": the feed-forward layer maps ", ffn_.input_dim(), " -> ",
-            ffn_.output_dim(), ", expected d_model = ", config.d_model, " -> ", config.d_model);
+                  "TransformerBlock ", layer, ": the feed-forward layer maps ", ffn_.input_dim(),
+                  " -> ", ffn_.output_dim(), ", expected d_model = ", config.d_model, " -> ",
+                  config.d_model);
   }
 
   void initialize(Rng& rng) {
@@ -76,25 +77,28 @@ class TransformerBlock {
   const Matrix<S>& forward(const Matrix<S>& x, const SequenceBatch& batch,
                            const ForwardContext& ctx) {
     // Each sub-layer's input is kept (its backward needs it); the copies are the price of layers
-    // that own their outputs.
+    // that own their outputs. The residual sums are written in one pass each (x + sublayer, the
+    // same additions as a copy followed by +=), and the sub-layers' outputs are copied only where
+    // a dropout's backward takes them.
     attn_norm_out_ = attn_norm_.forward(x, ctx);
-    attn_out_ = attention_.forward(attn_norm_out_, batch,
-                                   ctx.with_rng(ctx.rng.split(rng_tag::block_attention)));
-    a_ = x;
+    const Matrix<S>& attention_out = attention_.forward(
+        attn_norm_out_, batch, ctx.with_rng(ctx.rng.split(rng_tag::block_attention)));
     if (dropout_ > 0) {
-      a_ += attn_dropout_.forward(attn_out_,
-                                  ctx.with_rng(ctx.rng.split(rng_tag::block_attention_dropout)));
+      attn_out_ = attention_out;
+      a_.noalias() =
+          x + attn_dropout_.forward(attn_out_,
+                                    ctx.with_rng(ctx.rng.split(rng_tag::block_attention_dropout)));
     } else {
-      a_ += attn_out_;
+      a_.noalias() = x + attention_out;
     }
     ffn_in_ = ffn_norm_.forward(a_, ctx);
     const Matrix<S>& f = ffn_.forward(ffn_in_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn)));
-    y_ = a_;
     if (dropout_ > 0) {
       ffn_out_ = f;
-      y_ += ffn_dropout_.forward(ffn_out_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn_dropout)));
+      y_.noalias() = a_ + ffn_dropout_.forward(
+                              ffn_out_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn_dropout)));
     } else {
-      y_ += f;
+      y_.noalias() = a_ + f;
     }
     return y_;
   }
@@ -108,11 +112,9 @@ class TransformerBlock {
                                   const ForwardContext& ctx) {
     MOERB_REQUIRE(!ctx.training, "TransformerBlock::forward_cached: evaluation only");
     attn_norm_out_ = attn_norm_.forward(x, ctx);
-    a_ = x;
-    a_ += attention_.forward_cached(attn_norm_out_, cache);
+    a_.noalias() = x + attention_.forward_cached(attn_norm_out_, cache);
     ffn_in_ = ffn_norm_.forward(a_, ctx);
-    y_ = a_;
-    y_ += ffn_.forward(ffn_in_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn)));
+    y_.noalias() = a_ + ffn_.forward(ffn_in_, ctx.with_rng(ctx.rng.split(rng_tag::block_ffn)));
     return y_;
   }
   [[nodiscard]] bool routes_tokens_independently() const {
@@ -124,12 +126,10 @@ class TransformerBlock {
   const Matrix<S>& backward(const Matrix<S>& x, const Matrix<S>& dy) {
     const Matrix<S>& d_f = dropout_ > 0 ? ffn_dropout_.backward(ffn_out_, dy) : dy;
     const Matrix<S>& d_n2 = ffn_.backward(ffn_in_, d_f);
-    d_a_ = dy;
-    d_a_ += ffn_norm_.backward(a_, d_n2);
+    d_a_.noalias() = dy + ffn_norm_.backward(a_, d_n2);
     const Matrix<S>& d_att = dropout_ > 0 ? attn_dropout_.backward(attn_out_, d_a_) : d_a_;
     const Matrix<S>& d_n1 = attention_.backward(attn_norm_out_, d_att);
-    dx_ = d_a_;
-    dx_ += attn_norm_.backward(x, d_n1);
+    dx_.noalias() = d_a_ + attn_norm_.backward(x, d_n1);
     return dx_;
   }
 
