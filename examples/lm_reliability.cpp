@@ -32,6 +32,7 @@
 
 #include "moerb/attacks/gcg.hpp"
 #include "moerb/attacks/lm_goals.hpp"
+#include "moerb/core/gemm_engine.hpp"
 #include "moerb/data/wordnet.hpp"
 #include "moerb/data/wordnet_safety.hpp"
 #include "moerb/data/wordnet_truthfulness.hpp"
@@ -460,6 +461,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    // Kernels narrower than the CPU (an OpenBLAS older than it, no -march=native) train slower.
+    if (const std::string note = gemm_engine_kernel_warning(); !note.empty()) {
+      std::fprintf(stderr, "note: %s\n", note.c_str());
+    }
     std::printf("Loading WordNet from %s ...\n", WordNet::default_directory().c_str());
     const WordNet wn = WordNet::load();
     if (s.task != "safety") truthfulness(wn, s);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "moerb/core/detail/atomic_file.hpp"
+#include "moerb/core/gemm_engine.hpp"
 #include "moerb/data/encode.hpp"
 #include "moerb/data/wordnet.hpp"
 #include "moerb/evaluation/ood_evaluation.hpp"
@@ -165,6 +166,10 @@ int main(int argc, char** argv) {
                  : std::filesystem::temp_directory_path() / "moerb_wordnet_reliability";
     const std::uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 7;
     std::filesystem::create_directories(out_dir);
+    // Kernels narrower than the CPU (an OpenBLAS older than it, no -march=native) train slower.
+    if (const std::string note = gemm_engine_kernel_warning(); !note.empty()) {
+      std::fprintf(stderr, "note: %s\n", note.c_str());
+    }
 
     std::printf("Loading WordNet from %s ...\n", WordNet::default_directory().c_str());
     const Data d = load(seed);
