@@ -7,7 +7,8 @@
 // same block written as a PyTorch loop over experts). Sweeps: E ∈ {4..64} at k = 2 (cost per
 // token should stay flat in E), k ∈ {1, 2, 4}, T ∈ {128 .. 8192}; the dense SwiGLU FFN at equal
 // active parameters (d_ff_dense = k·d_ff). BM_ExpertGemms: the experts' GEMMs alone, the ceiling
-// the layer's GEMM engine sets.
+// the layer's GEMM engine sets; BM_ExpertForwardVariants: one expert's forward with and without the
+// gate/up GEMM fusion, and without its SwiGLU pass.
 //
 // Threads: Eigen's GEMMs and moerb's loops use OpenMP; set OMP_NUM_THREADS to pin the count.
 // peak_fraction: GFLOP/s over the FP32 FMA peak of that many cores, measured at start-up in the
@@ -24,6 +25,7 @@
 #include "gemm_engine_context.hpp"
 
 #include "moerb/experts/gated_expert.hpp"
+#include "moerb/kernels/activation.hpp"
 #include "moerb/layers/dense_ffn.hpp"
 #include "moerb/layers/moe_layer.hpp"
 #include "moerb/routing/top_k_router.hpp"
@@ -189,6 +191,68 @@ void BM_ExpertGemms(benchmark::State& state) {
   set_counters(state, rows * threads, 3.0 * 2.0 * rows * 3.0 * kDModel * kDFF * threads, start);
 }
 
+/// One expert's forward at the shape of record's mean load (512 rows), every thread its own
+/// expert, all at once, in three variants, to measure the fusions issue 10 lists:
+///   0: as GatedExpert: one GEMM for the concatenated gate and up weights, SwiGLU, the down GEMM;
+///   1: separate gate and up GEMMs (two products of half the width), SwiGLU, the down GEMM;
+///   2: variant 0's two GEMMs without the SwiGLU pass: what applying the activation on the GEMM's
+///      output tiles could at most save (a separate pass reads gate_up and writes hidden once).
+/// GFLOP/s counts the three projections (2·rows·3·d·d_ff per thread) in every variant.
+void BM_ExpertForwardVariants(benchmark::State& state) {
+  constexpr Index rows = 512;
+  const auto variant = state.range(0);
+  struct Operands {
+    Mat in, w_gate_up, w_gate, w_up, w_out;  // inputs
+    Mat gate_up, gate, up, hidden, out;      // outputs
+  };
+  const int threads = std::max(1, Eigen::nbThreads());
+  std::vector<Operands> ops(static_cast<std::size_t>(threads));
+  std::uint64_t seed = 30;
+  for (Operands& o : ops) {
+    o.in = random_tokens(rows, seed++);
+    o.w_gate_up = Mat::Random(kDModel, 2 * kDFF) * 0.05f;
+    o.w_gate = o.w_gate_up.leftCols(kDFF);
+    o.w_up = o.w_gate_up.rightCols(kDFF);
+    o.w_out = Mat::Random(kDFF, kDModel) * 0.05f;
+    o.gate_up.resize(rows, 2 * kDFF);
+    o.gate.resize(rows, kDFF);
+    o.up.resize(rows, kDFF);
+    o.hidden = Mat::Zero(rows, kDFF);
+    o.out.resize(rows, kDModel);
+  }
+  constexpr auto silu = moerb::Activation::silu;
+  const auto forward = [&] {
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int t = 0; t < threads; ++t) {
+      Operands& o = ops[static_cast<std::size_t>(t)];
+      if (variant == 1) {
+        o.gate.noalias() = o.in * o.w_gate;
+        o.up.noalias() = o.in * o.w_up;
+        for (Index r = 0; r < rows; ++r) {
+          moerb::kernels::glu(silu, o.gate.row(r).data(), o.up.row(r).data(),
+                              o.hidden.row(r).data(), kDFF);
+        }
+      } else {
+        o.gate_up.noalias() = o.in * o.w_gate_up;
+        if (variant == 0) {
+          for (Index r = 0; r < rows; ++r) {
+            const float* g = o.gate_up.row(r).data();
+            moerb::kernels::glu(silu, g, g + kDFF, o.hidden.row(r).data(), kDFF);
+          }
+        }
+      }
+      o.out.noalias() = o.hidden * o.w_out;
+    }
+  };
+  forward();  // untimed warm-up: first touches of the outputs
+  const auto start = Clock::now();
+  for (auto _ : state) {
+    forward();
+    benchmark::DoNotOptimize(ops.front().out.data());
+  }
+  set_counters(state, rows * threads, 2.0 * rows * 3.0 * kDModel * kDFF * threads, start);
+}
+
 void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {
   b->ArgNames({"T", "E", "k"});
   b->Args({2048, 8, 2});                                  // shape of record
@@ -199,6 +263,11 @@ void shape_of_record_and_sweeps(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
+BENCHMARK(BM_ExpertForwardVariants)
+    ->ArgName("variant")
+    ->DenseRange(0, 2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoEForward)
     ->Apply(shape_of_record_and_sweeps)
     ->UseRealTime()
